@@ -1,0 +1,370 @@
+# -*- coding: utf-8 -*-
+# Copyright: nativeswarm.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Pure planning core of the swarm modules (private: may change).
+
+Nothing here talks to an engine: functions take what the Engine API returned
+(as plain dictionaries) and what the user asked for, and return either facts
+or a list of actions. The modules execute the actions; unit tests hit this
+file hardest.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+
+NS = 1000000000
+
+# option name -> (path in the cluster spec, factor from option unit to API unit)
+SPEC_OPTIONS = {
+    'snapshot_interval': (('Raft', 'SnapshotInterval'), None),
+    'keep_old_snapshots': (('Raft', 'KeepOldSnapshots'), None),
+    'log_entries_for_slow_followers': (('Raft', 'LogEntriesForSlowFollowers'), None),
+    'heartbeat_tick': (('Raft', 'HeartbeatTick'), None),
+    'election_tick': (('Raft', 'ElectionTick'), None),
+    'dispatcher_heartbeat_period': (('Dispatcher', 'HeartbeatPeriod'), NS),
+    'task_history_retention_limit': (('Orchestration', 'TaskHistoryRetentionLimit'), None),
+    'node_cert_expiry': (('CAConfig', 'NodeCertExpiry'), NS),
+    'autolock_managers': (('EncryptionConfig', 'AutoLockManagers'), None),
+    'labels': (('Labels',), None),
+}
+
+MANAGER_ROLE = 'manager'
+WORKER_ROLE = 'worker'
+RUNNING_TASK_STATES = ('new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready',
+                       'starting', 'running')
+
+
+class PlanError(Exception):
+    """The request cannot be carried out; the message says what to fix."""
+
+
+# ---------------------------------------------------------------- cluster spec
+
+def _get(tree, path, default=None):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return default
+        tree = tree[key]
+    return tree
+
+
+def _set(tree, path, value):
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def external_cas_spec(external_cas):
+    return [dict(Protocol=ca.get('protocol') or 'cfssl', URL=ca['url'],
+                 Options=ca.get('options') or {}, CACert=ca.get('ca_cert') or '')
+            for ca in external_cas]
+
+
+def desired_spec(params):
+    """The cluster spec settings the user asked for: {path tuple: API value}.
+
+    Options left unset (None) are not managed."""
+    wanted = {}
+    for option, (path, factor) in SPEC_OPTIONS.items():
+        value = params.get(option)
+        if value is None:
+            continue
+        wanted[path] = value * factor if factor else value
+    if params.get('external_cas') is not None:
+        wanted[('CAConfig', 'ExternalCAs')] = external_cas_spec(params['external_cas'])
+    return wanted
+
+
+def _normal(path, value):
+    """Compare-friendly form of a spec value: the engine omits empty lists,
+    maps and false/zero values."""
+    if path == ('CAConfig', 'ExternalCAs'):
+        return sorted((ca.get('Protocol', 'cfssl'), ca.get('URL'), sorted((ca.get('Options') or {}).items()),
+                       (ca.get('CACert') or '').strip()) for ca in (value or []))
+    if path == ('Labels',):
+        return dict(value or {})
+    return value if value else type(value)() if value is not None else None
+
+
+def spec_changes(actual_spec, wanted):
+    """List of {'setting', 'before', 'after'} where the cluster spec differs."""
+    changes = []
+    for path, value in sorted(wanted.items()):
+        before = _get(actual_spec, path)
+        if _normal(path, before) != _normal(path, value) and not (before is None and not value):
+            changes.append(dict(setting='.'.join(path), before=before, after=value))
+    return changes
+
+
+def merged_spec(actual_spec, wanted):
+    spec = copy.deepcopy(actual_spec or {})
+    for path, value in wanted.items():
+        _set(spec, path, value)
+    return spec
+
+
+def pem_digest(pem):
+    """Digest of a root CA certificate as it appears in join tokens
+    (SWMTKN-1-<digest>-<secret>): base 36 of the SHA-256 of the DER bytes,
+    zero padded to 50 digits."""
+    body = ''.join(line.strip() for line in pem.strip().splitlines() if line and not line.startswith('-----'))
+    number = int(hashlib.sha256(base64.b64decode(body)).hexdigest(), 16)
+    digits = ''
+    while number:
+        number, rest = divmod(number, 36)
+        digits = '0123456789abcdefghijklmnopqrstuvwxyz'[rest] + digits
+    return digits.rjust(50, '0')
+
+
+def token_digest(token):
+    parts = (token or '').split('-')
+    if len(parts) != 4 or parts[0] != 'SWMTKN' or parts[1] != '1':
+        raise PlanError('join_token is not a swarm join token (expected SWMTKN-1-<digest>-<secret>)')
+    return parts[2]
+
+
+def same_pem(a, b):
+    return ''.join((a or '').split()) == ''.join((b or '').split())
+
+
+# ---------------------------------------------------------------- nodes and quorum
+
+def node_summary(node):
+    spec = node.get('Spec') or {}
+    desc = node.get('Description') or {}
+    status = node.get('Status') or {}
+    manager = node.get('ManagerStatus')
+    return dict(
+        id=node.get('ID'),
+        hostname=desc.get('Hostname'),
+        role=spec.get('Role'),
+        availability=spec.get('Availability'),
+        status=status.get('State'),
+        address=status.get('Addr'),
+        engine_version=(desc.get('Engine') or {}).get('EngineVersion'),
+        labels=spec.get('Labels') or {},
+        manager_reachability=manager.get('Reachability') if manager else None,
+        manager_address=manager.get('Addr') if manager else None,
+        leader=bool(manager and manager.get('Leader')),
+    )
+
+
+def is_manager(node):
+    return bool(node.get('ManagerStatus')) or (node.get('Spec') or {}).get('Role') == MANAGER_ROLE
+
+
+def quorum_facts(nodes):
+    """Manager count, reachable managers, quorum and fault tolerance."""
+    managers = [n for n in nodes if is_manager(n)]
+    reachable = [n for n in managers if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable']
+    count = len(managers)
+    quorum = count // 2 + 1 if count else 0
+    warnings = []
+    if count == 1:
+        warnings.append('a single manager: losing it loses the cluster; run 3 or 5 managers')
+    elif count and count % 2 == 0:
+        warnings.append('%d managers: an even count tolerates no more failures than %d; use an odd count'
+                        % (count, count - 1))
+    if count and len(reachable) < quorum:
+        warnings.append('only %d of %d managers are reachable; quorum needs %d' % (len(reachable), count, quorum))
+    return dict(managers=count, reachable_managers=len(reachable), quorum=quorum,
+                fault_tolerance=max(len(reachable) - quorum, 0) if count else 0, cluster_warnings=warnings)
+
+
+def quorum_guard(nodes, leaving_ids, allow_even=False):
+    """Refuse (PlanError) to demote or remove the managers in ``leaving_ids``
+    when the cluster would lose quorum or its last manager, when more managers
+    would go at once than the cluster can lose, or when an odd manager count
+    would become even (unless ``allow_even``). Counts reachable managers."""
+    facts = quorum_facts(nodes)
+    managers = [n for n in nodes if is_manager(n)]
+    leaving = [n for n in managers if n['ID'] in set(leaving_ids)]
+    if not leaving:
+        return
+    names = ', '.join(sorted(node_summary(n)['hostname'] or n['ID'] for n in leaving))
+    count, reachable = facts['managers'], facts['reachable_managers']
+    after = count - len(leaving)
+    reachable_after = reachable - len([n for n in leaving
+                                       if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable'])
+    if after < 1:
+        raise PlanError('refusing to remove or demote %s: it would leave the swarm without a manager '
+                        '(%d manager(s) now); promote another node first' % (names, count))
+    needed = after // 2 + 1
+    if reachable_after < needed:
+        raise PlanError('refusing to remove or demote %s: %d of %d managers are reachable now; afterwards '
+                        '%d of %d would be, and quorum of %d managers needs %d'
+                        % (names, reachable, count, reachable_after, after, after, needed))
+    if len(leaving) > 1 and len(leaving) > facts['fault_tolerance']:
+        raise PlanError('refusing to remove or demote %d managers (%s) at once: with %d of %d managers '
+                        'reachable the cluster can lose only %d at a time; change them one by one'
+                        % (len(leaving), names, reachable, count, facts['fault_tolerance']))
+    if after % 2 == 0 and not allow_even:
+        raise PlanError('refusing to remove or demote %s: it would leave %d managers, an even count that '
+                        'tolerates no more failures than %d; promote a node first or set allow_even_managers'
+                        % (names, after, after - 1))
+
+
+def find_nodes(nodes, name):
+    """Nodes that ``name`` (an ID, ID prefix of 6+ characters, hostname or a
+    fully qualified name whose first label is the hostname) designates.
+    Down duplicates of a live node with the same hostname are left out."""
+    exact = [n for n in nodes if n.get('ID') == name]
+    if exact:
+        return exact
+    by_host = [n for n in nodes if (n.get('Description') or {}).get('Hostname') == name]
+    if not by_host:
+        short = name.split('.')[0]
+        by_host = [n for n in nodes if ((n.get('Description') or {}).get('Hostname') or '').split('.')[0] == short]
+    if not by_host and len(name) >= 6:
+        by_host = [n for n in nodes if (n.get('ID') or '').startswith(name)]
+    live = [n for n in by_host if (n.get('Status') or {}).get('State') != 'down']
+    return live if live else by_host
+
+
+def find_node(nodes, name):
+    found = find_nodes(nodes, name)
+    if len(found) > 1:
+        raise PlanError('%r matches %d nodes (%s); name one by its ID'
+                        % (name, len(found), ', '.join(n['ID'] for n in found)))
+    return found[0] if found else None
+
+
+def labels_after(current, labels, labels_state, labels_to_remove):
+    result = dict(current or {}) if labels_state == 'merge' else {}
+    if labels_state == 'replace':
+        result = dict(labels or {})
+    else:
+        result.update(labels or {})
+    for key in labels_to_remove or []:
+        result.pop(key, None)
+    return result
+
+
+def plan_node(node, role=None, availability=None, labels=None, labels_state='merge', labels_to_remove=None):
+    """Spec changes for one node: (new spec, list of {'setting','before','after'})."""
+    spec = copy.deepcopy(node.get('Spec') or {})
+    changes = []
+    for key, want in (('Role', role), ('Availability', availability)):
+        if want is not None and spec.get(key) != want:
+            changes.append(dict(setting=key.lower(), before=spec.get(key), after=want))
+            spec[key] = want
+    if labels is not None or labels_to_remove or labels_state == 'replace':
+        if labels is None and labels_state == 'replace':
+            labels = {}
+        new = labels_after(spec.get('Labels'), labels, labels_state, labels_to_remove)
+        if new != (spec.get('Labels') or {}):
+            changes.append(dict(setting='labels', before=spec.get('Labels') or {}, after=new))
+            spec['Labels'] = new
+    return spec, changes
+
+
+def running_tasks(tasks, node_id):
+    """Swarm tasks still placed on a node and not finished."""
+    return [t for t in tasks if t.get('NodeID') == node_id
+            and (t.get('Status') or {}).get('State') in RUNNING_TASK_STATES
+            and t.get('DesiredState') in ('running', 'ready', 'accepted')]
+
+
+def plan_node_removal(node, nodes, force=False, allow_even=False):
+    """Actions for the safe removal of one node."""
+    status = (node.get('Status') or {}).get('State')
+    actions = []
+    if status != 'down' and (node.get('Spec') or {}).get('Availability') != 'drain':
+        actions.append('drain')
+    if status != 'down':
+        actions.append('wait_drained')
+    if is_manager(node):
+        quorum_guard(nodes, [node['ID']], allow_even=allow_even)
+        actions.append('demote')
+    if status != 'down' and not force:
+        actions.append('wait_down')
+    actions.append('remove')
+    return actions
+
+
+# ---------------------------------------------------------------- this node's membership
+
+def local_state(info):
+    swarm = info.get('Swarm') or {}
+    return dict(state=swarm.get('LocalNodeState') or 'inactive', node_id=swarm.get('NodeID') or None,
+                manager=bool(swarm.get('ControlAvailable')), error=swarm.get('Error') or None,
+                cluster_id=(swarm.get('Cluster') or {}).get('ID'),
+                remote_managers=[m.get('Addr') for m in swarm.get('RemoteManagers') or []])
+
+
+def normal_addr(addr, port=2377):
+    addr = addr.strip()
+    if addr.startswith('['):
+        return addr if ']:' in addr else '%s:%d' % (addr, port)
+    return addr if addr.count(':') == 1 else '%s:%d' % (addr, port)
+
+
+def membership(local, remote_addrs, manager_node_ids=None, trust_root=None, token=None):
+    """'same' when this active node belongs to the cluster named by the join
+    request, else 'other'. The best evidence available wins: the manager's
+    node list, then the CA digest in the token, then the manager addresses."""
+    if manager_node_ids is not None:
+        return 'same' if local['node_id'] in manager_node_ids else 'other'
+    if trust_root and token:
+        return 'same' if pem_digest(trust_root) == token_digest(token) else 'other'
+    wanted = set(normal_addr(a) for a in remote_addrs or [])
+    known = set(normal_addr(a) for a in local['remote_managers'] if a)
+    return 'same' if wanted & known else 'other'
+
+
+def plan_membership(state, local, role=None, same_cluster=None, force=False, unlock_key=None,
+                    nodes=None, allow_even=False):
+    """First-level actions for docker_swarm: a list of action names.
+
+    ``local`` comes from :func:`local_state`; ``nodes`` is the cluster's node
+    list seen from a manager (needed for guarded manager changes)."""
+    current = local['state']
+    if current == 'locked':
+        if unlock_key:
+            return ['unlock']
+        if state == 'absent' and force:
+            return ['leave_force']
+        raise PlanError('the swarm on this node is locked (autolock after an engine restart): '
+                        'give unlock_key to unlock it')
+    if current in ('pending', 'error'):
+        if state == 'absent' or force:
+            return ['leave_force']
+        raise PlanError('this node is in swarm state %r (%s); fix it or use force to leave first'
+                        % (current, local.get('error') or 'no error reported'))
+    if state == 'absent':
+        if current == 'inactive':
+            return []
+        if not local['manager']:
+            return ['leave']
+        if force:
+            return ['leave_force']
+        quorum_guard(nodes or [], [local['node_id']], allow_even=allow_even)
+        return ['demote_self', 'leave']
+    if state == 'present':
+        if current == 'inactive':
+            return ['init']
+        if not local['manager']:
+            raise PlanError('this node is a worker: cluster settings are changed on a manager '
+                            '(or use state=join role=manager to make this node one)')
+        return ['update']
+    # state == 'join'
+    if current == 'inactive':
+        return ['join']
+    if same_cluster == 'other':
+        if not force:
+            raise PlanError('this node is already a member of another swarm (managers %s); '
+                            'use force to leave it and join this one'
+                            % (', '.join(local['remote_managers']) or 'unknown'))
+        return ['leave_force', 'join']
+    current_role = MANAGER_ROLE if local['manager'] else WORKER_ROLE
+    if role == current_role:
+        return []
+    if role == WORKER_ROLE:
+        quorum_guard(nodes or [], [local['node_id']], allow_even=allow_even)
+        return ['demote']
+    return ['promote']

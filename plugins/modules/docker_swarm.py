@@ -1,0 +1,668 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nativeswarm.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_swarm
+short_description: Manage this node's Docker Swarm membership and the cluster's settings
+version_added: 0.1.0
+description:
+  - Initializes a swarm, joins this node to one as manager or worker, or makes it leave.
+  - A joining node gets its join token from a reachable manager by itself (O(manager)); nobody copies tokens.
+    It checks that an already joined node belongs to the B(same) cluster, and changes its role through a manager
+    when it differs.
+  - Keeps the cluster settings (Raft, dispatcher, CA, autolock, labels) as asked, rotates join tokens, the unlock
+    key and the root CA, and unlocks a locked manager after an engine restart.
+  - Demoting or removing a manager is guarded by quorum (see O(allow_even_managers) and O(force)).
+  - Runs against the engine of the node it manages (O(docker_host)).
+author:
+  - nativeswarm.cluster maintainers
+extends_documentation_fragment:
+  - nativeswarm.cluster.docker
+  - nativeswarm.cluster.docker.ATTRIBUTES
+options:
+  state:
+    description:
+      - V(present) makes this node a manager of a swarm, initializing one if the node is in none, and applies the
+        cluster settings.
+      - V(join) makes this node a member of the swarm at O(remote_addrs) (or the one O(manager) leads) with
+        O(role).
+      - V(absent) makes this node leave its swarm. A manager is first demoted, if the quorum guard allows it.
+    type: str
+    choices: [present, join, absent]
+    default: present
+  role:
+    description:
+      - Role of this node with O(state=join).
+    type: str
+    choices: [manager, worker]
+    default: worker
+  remote_addrs:
+    description:
+      - Addresses (C(host) or C(host:port)) of managers of the swarm to join.
+      - Defaults to the addresses of the reachable managers that O(manager) knows.
+    type: list
+    elements: str
+  join_token:
+    description:
+      - Token to join with. Leave it out to have the module fetch the right one from O(manager).
+    type: str
+  manager:
+    description:
+      - How to reach a manager of the swarm to join, with the same keys as this module's connection options.
+      - Used to fetch the join token, to check that this node is in the right cluster, and to promote or demote
+        it.
+    type: dict
+    suboptions:
+      docker_host:
+        description: URL of the manager's Docker Engine API.
+        type: str
+        default: unix:///var/run/docker.sock
+        aliases: [docker_url]
+      tls_hostname:
+        description: Host name expected in the manager's TLS certificate.
+        type: str
+      api_version:
+        description: Engine API version, or V(auto).
+        type: str
+        default: auto
+        aliases: [docker_api_version]
+      timeout:
+        description: Seconds to wait for one response.
+        type: int
+        default: 60
+      ca_path:
+        description: CA certificate that signed the manager engine's certificate.
+        type: path
+        aliases: [ca_cert, tls_ca_cert, cacert_path]
+      client_cert:
+        description: Client certificate.
+        type: path
+        aliases: [tls_client_cert, cert_path]
+      client_key:
+        description: Key of the client certificate.
+        type: path
+        aliases: [tls_client_key, key_path]
+      tls:
+        description: Use TLS without checking the manager's certificate.
+        type: bool
+        default: false
+      validate_certs:
+        description: Use TLS and check the manager's certificate.
+        type: bool
+        default: false
+        aliases: [tls_verify]
+  advertise_addr:
+    description:
+      - Address (or interface name) other nodes reach this node at, optionally with a port.
+      - Used when initializing or joining.
+    type: str
+  listen_addr:
+    description:
+      - Address and port this node listens on for cluster traffic, when initializing or joining.
+    type: str
+    default: 0.0.0.0:2377
+  data_path_addr:
+    description:
+      - Address (or interface name) for data traffic (overlay networks), when initializing or joining.
+    type: str
+  data_path_port:
+    description:
+      - UDP port for VXLAN data traffic. Set at initialization only.
+    type: int
+  default_addr_pool:
+    description:
+      - Subnets (CIDR) overlay networks are allocated from. Set at initialization only.
+    type: list
+    elements: str
+  subnet_size:
+    description:
+      - Prefix length of each network allocated from O(default_addr_pool). Set at initialization only.
+    type: int
+  availability:
+    description:
+      - Availability of this node when it initializes or joins (V(drain) keeps tasks off managers from birth).
+    type: str
+    choices: [active, pause, drain]
+  snapshot_interval:
+    description: Raft log entries between snapshots.
+    type: int
+  keep_old_snapshots:
+    description: Raft snapshots kept besides the current one.
+    type: int
+  log_entries_for_slow_followers:
+    description: Raft log entries kept to sync slow followers after a snapshot.
+    type: int
+  heartbeat_tick:
+    description: Raft ticks between heartbeats.
+    type: int
+  election_tick:
+    description: Raft ticks without a leader before an election.
+    type: int
+  dispatcher_heartbeat_period:
+    description: Seconds between node heartbeats to the dispatcher.
+    type: int
+  task_history_retention_limit:
+    description: Finished tasks kept per service slot.
+    type: int
+  node_cert_expiry:
+    description: Validity of node certificates, in seconds.
+    type: int
+  external_cas:
+    description:
+      - External certificate authorities that sign node certificates. An empty list removes them.
+    type: list
+    elements: dict
+    suboptions:
+      url:
+        description: URL of the CA's signing endpoint.
+        type: str
+        required: true
+      protocol:
+        description: Protocol of the external CA.
+        type: str
+        choices: [cfssl]
+        default: cfssl
+      options:
+        description: Options passed to the external CA.
+        type: dict
+      ca_cert:
+        description: Root CA certificate (PEM) of the external CA.
+        type: str
+  signing_ca_cert:
+    description:
+      - Root CA certificate (PEM) the cluster should use to sign node certificates. Changing it rotates the root
+        CA. Needs O(signing_ca_key).
+    type: str
+  signing_ca_key:
+    description:
+      - Key (PEM) of O(signing_ca_cert).
+    type: str
+  autolock_managers:
+    description:
+      - Lock managers' Raft keys with a key that must be given (O(unlock_key)) after an engine restart.
+    type: bool
+  labels:
+    description:
+      - Labels of the cluster (replaces all of them).
+    type: dict
+  rotate_worker_token:
+    description: Rotate the worker join token; the old one stops working. Always a change.
+    type: bool
+    default: false
+  rotate_manager_token:
+    description: Rotate the manager join token; the old one stops working. Always a change.
+    type: bool
+    default: false
+  rotate_unlock_key:
+    description: Rotate the unlock key of an autolocked swarm. Always a change.
+    type: bool
+    default: false
+  rotate_ca:
+    description: Force a rotation of the root CA and every node certificate. Always a change.
+    type: bool
+    default: false
+  unlock_key:
+    description:
+      - Key to unlock this manager when its swarm is locked (autolock after an engine restart).
+    type: str
+  return_join_tokens:
+    description:
+      - Return the join tokens in RV(join_tokens). Secrets; use C(no_log) on the task.
+    type: bool
+    default: false
+  return_unlock_key:
+    description:
+      - Return the unlock key in RV(unlock_key). A secret; use C(no_log) on the task.
+    type: bool
+    default: false
+  allow_even_managers:
+    description:
+      - Allow a demotion or a leave that leaves an even number of managers.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(state=join), leave another swarm this node is in before joining.
+      - With O(state=absent), leave without the quorum guard (the last manager's leave destroys the swarm).
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for a join, promotion or demotion to take effect on this node.
+    type: int
+    default: 60
+notes:
+  - The unlock key, join tokens and CA key are never returned or logged unless asked for (O(return_join_tokens),
+    O(return_unlock_key)).
+  - O(data_path_port), O(default_addr_pool) and O(subnet_size) are set at initialization only; a difference on an
+    existing swarm is reported as a warning.
+  - A node that left stays in the node list as C(down); remove it with M(nativeswarm.cluster.docker_swarm_node).
+seealso:
+  - module: nativeswarm.cluster.docker_swarm_node
+  - module: nativeswarm.cluster.docker_swarm_info
+"""
+
+EXAMPLES = r"""
+---
+- name: Initialize the swarm on the first manager
+  nativeswarm.cluster.docker_swarm:
+    state: present
+    advertise_addr: eth0
+    snapshot_interval: 10000
+    dispatcher_heartbeat_period: 5
+  register: swarm
+
+- name: Join another manager (the token is fetched from the first manager)
+  nativeswarm.cluster.docker_swarm:
+    state: join
+    role: manager
+    manager:
+      docker_host: tcp://manager1.example.com:2376
+      validate_certs: true
+      ca_path: /etc/docker/certs/ca.pem
+      client_cert: /etc/docker/certs/cert.pem
+      client_key: /etc/docker/certs/key.pem
+
+- name: Join a worker with a token obtained elsewhere
+  nativeswarm.cluster.docker_swarm:
+    state: join
+    role: worker
+    remote_addrs: [192.0.2.11, 192.0.2.12]
+    join_token: "{{ worker_token }}"
+  no_log: true
+
+- name: Rotate the worker token
+  nativeswarm.cluster.docker_swarm:
+    rotate_worker_token: true
+
+- name: Turn autolock on and keep the key
+  nativeswarm.cluster.docker_swarm:
+    autolock_managers: true
+    return_unlock_key: true
+  register: locked
+  no_log: true
+
+- name: Unlock this manager after an engine restart
+  nativeswarm.cluster.docker_swarm:
+    unlock_key: "{{ vault_swarm_unlock_key }}"
+
+- name: Leave the swarm (a manager is demoted first if quorum allows)
+  nativeswarm.cluster.docker_swarm:
+    state: absent
+"""
+
+RETURN = r"""
+actions:
+  description: What the module did (or would do in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [join]
+changes:
+  description: Cluster settings that differ(ed), with their API path and values.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{setting: Raft.SnapshotInterval, before: 10000, after: 5000}]
+node_id:
+  description: ID of this node in its swarm; empty when it is in none.
+  returned: always
+  type: str
+  sample: 9ukbs3ioqs4vxijrzvkyvqppa
+cluster_id:
+  description: ID of the swarm; only known on managers (and on workers through O(manager)).
+  returned: always
+  type: str
+  sample: lgkmd9sq8vkmmbklzp7n9j1ai
+role:
+  description: Role of this node, V(manager) or V(worker); empty when it is in no swarm.
+  returned: always
+  type: str
+  sample: manager
+local_node_state:
+  description: Swarm state of this node's engine (inactive, pending, active, locked, error).
+  returned: always
+  type: str
+  sample: active
+cluster_spec:
+  description: The cluster spec as the Engine API returns it.
+  returned: when this node is a manager
+  type: dict
+  sample: {Name: default, Raft: {SnapshotInterval: 10000}}
+join_tokens:
+  description: The join tokens.
+  returned: when O(return_join_tokens=true)
+  type: dict
+  contains:
+    worker:
+      description: Worker join token.
+      type: str
+      returned: success
+      sample: SWMTKN-1-xxxx-yyyy
+    manager:
+      description: Manager join token.
+      type: str
+      returned: success
+      sample: SWMTKN-1-xxxx-zzzz
+unlock_key:
+  description: The unlock key, empty when autolock is off.
+  returned: when O(return_unlock_key=true)
+  type: str
+  sample: SWMKEY-1-xxxx
+api_calls:
+  description: Engine API requests the module made, in order.
+  returned: when O(debug=true)
+  type: list
+  elements: str
+  sample: [GET /info, GET /swarm]
+"""
+
+import time
+
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
+    CONNECTION_SUBOPTIONS, EngineError, connect, new_module)
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
+    PlanError, desired_spec, local_state, membership, merged_spec, normal_addr, plan_membership,
+    same_pem, spec_changes, token_digest, pem_digest, MANAGER_ROLE, WORKER_ROLE)
+
+INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
+             ('subnet_size', 'SubnetSize'))
+
+
+class SwarmMembership:
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.engine = connect(module)
+        self.manager = connect(module, self.p['manager'], label='manager') if self.p['manager'] else None
+        self.actions = []
+        self.changes = []
+        self.warnings = []
+
+    # -- helpers ----------------------------------------------------------
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, actions=self.actions, changes=self.changes)
+
+    def local(self):
+        return local_state(self.engine.info())
+
+    def wait_local(self, predicate, what):
+        deadline = time.time() + self.p['wait_timeout']
+        while True:
+            local = self.local()
+            if predicate(local):
+                return local
+            if time.time() > deadline:
+                self.fail('timed out after %ds waiting for this node to %s (state %s, manager %s)'
+                          % (self.p['wait_timeout'], what, local['state'], local['manager']))
+            time.sleep(0.5)
+
+    def manager_engine(self, local):
+        """A manager to run node updates through: O(manager), else this node."""
+        if self.manager:
+            return self.manager
+        if local['manager']:
+            return self.engine
+        return None
+
+    # -- plan ---------------------------------------------------------------
+    def run(self):
+        local = self.local()
+        if local['state'] == 'locked' and self.p['unlock_key']:
+            self.actions.append('unlock')
+            if self.module.check_mode:
+                return self.result(local)
+            self.engine.swarm_unlock(self.p['unlock_key'])
+            local = self.wait_local(lambda s: s['state'] != 'locked', 'unlock')
+        nodes, same = None, None
+        mgr = self.manager_engine(local)
+        if self.p['state'] in ('absent', 'join') and local['state'] == 'active' and mgr is not None:
+            nodes = mgr.nodes()
+        if self.p['state'] == 'join' and local['state'] == 'active':
+            same = self.same_cluster(local, nodes)
+        plan = plan_membership(self.p['state'], local, role=self.p['role'], same_cluster=same,
+                               force=self.p['force'], unlock_key=self.p['unlock_key'], nodes=nodes,
+                               allow_even=self.p['allow_even_managers'])
+        for action in plan:
+            local = getattr(self, 'do_' + action)(local, nodes)
+        return self.result(local)
+
+    def same_cluster(self, local, nodes):
+        trust_root = None
+        if local['manager'] and self.p['join_token']:
+            trust_root = (((self.engine.info().get('Swarm') or {}).get('Cluster') or {}).get('TLSInfo')
+                          or {}).get('TrustRoot')
+        node_ids = set(n['ID'] for n in nodes) if self.manager and nodes is not None else None
+        return membership(local, self.p['remote_addrs'], manager_node_ids=node_ids, trust_root=trust_root,
+                          token=self.p['join_token'])
+
+    def act(self, name):
+        """Record an action; True when it should really be carried out."""
+        self.actions.append(name)
+        return not self.module.check_mode
+
+    # -- actions --------------------------------------------------------------
+    def do_init(self, local, nodes):
+        wanted = desired_spec(self.p)
+        self.changes = spec_changes({}, wanted)
+        spec = merged_spec({}, wanted)
+        if self.p['signing_ca_cert']:
+            spec.setdefault('CAConfig', {}).update(SigningCACert=self.p['signing_ca_cert'],
+                                                   SigningCAKey=self.p['signing_ca_key'] or '')
+        body = dict(ListenAddr=self.p['listen_addr'], AdvertiseAddr=self.p['advertise_addr'] or '',
+                    DataPathAddr=self.p['data_path_addr'] or '', ForceNewCluster=False, Spec=spec)
+        for option, key in INIT_ONLY:
+            if self.p[option] is not None:
+                body[key] = self.p[option]
+        if self.p['availability']:
+            body['Availability'] = self.p['availability']
+        if self.act('init'):
+            self.engine.swarm_init(body)
+            local = self.local()
+        return local
+
+    def do_update(self, local, nodes):
+        cluster = self.engine.swarm_inspect()
+        wanted = desired_spec(self.p)
+        self.changes = spec_changes(cluster.get('Spec'), wanted)
+        spec = merged_spec(cluster.get('Spec'), wanted)
+        for option, key in INIT_ONLY:
+            if self.p[option] is not None and self.p[option] != cluster.get(key):
+                self.warnings.append('%s is %r on this swarm; it is set at initialization only and stays'
+                                     % (option, cluster.get(key)))
+        ca = spec.setdefault('CAConfig', {})
+        trust_root = (cluster.get('TLSInfo') or {}).get('TrustRoot')
+        if self.p['signing_ca_cert'] and not same_pem(self.p['signing_ca_cert'], trust_root):
+            self.changes.append(dict(setting='CAConfig.SigningCACert', before='(current root CA)',
+                                     after='(new root CA)'))
+            ca.update(SigningCACert=self.p['signing_ca_cert'], SigningCAKey=self.p['signing_ca_key'] or '')
+        rotations = dict((name, self.p[name]) for name in ('rotate_worker_token', 'rotate_manager_token',
+                                                           'rotate_unlock_key', 'rotate_ca'))
+        if rotations['rotate_ca']:
+            ca['ForceRotate'] = int(ca.get('ForceRotate') or 0) + 1
+        for name, wanted_rotation in rotations.items():
+            if wanted_rotation:
+                self.actions.append(name)
+        if not self.changes and not any(rotations.values()):
+            return local
+        if self.act('update'):
+            self.engine.swarm_update(cluster['Version']['Index'], spec,
+                                     rotate_worker_token=rotations['rotate_worker_token'],
+                                     rotate_manager_token=rotations['rotate_manager_token'],
+                                     rotate_unlock_key=rotations['rotate_unlock_key'])
+        return local
+
+    def do_join(self, local, nodes):
+        role = self.p['role']
+        token, addrs = self.p['join_token'], self.p['remote_addrs']
+        if self.manager is not None:
+            cluster = self.manager.swarm_inspect()
+            tokens = cluster.get('JoinTokens') or {}
+            if token and token not in tokens.values():
+                if token_digest(token) != pem_digest((cluster.get('TLSInfo') or {}).get('TrustRoot') or ''):
+                    self.fail('join_token belongs to another swarm than the one the manager leads')
+                self.fail('join_token is not a current token of this swarm (rotated?)')
+            if token and token != tokens.get(role.capitalize()):
+                self.fail('join_token is a %s token, but role=%s' % (
+                    WORKER_ROLE if role == MANAGER_ROLE else MANAGER_ROLE, role))
+            token = token or tokens.get(role.capitalize())
+            if not addrs:
+                addrs = [n['ManagerStatus']['Addr'] for n in self.manager.nodes()
+                         if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable']
+        if not token:
+            self.fail('no join_token and no manager to fetch one from: set manager (or join_token)')
+        if not addrs:
+            self.fail('no remote_addrs and no manager to learn them from: set remote_addrs or manager')
+        token_digest(token)
+        body = dict(ListenAddr=self.p['listen_addr'], AdvertiseAddr=self.p['advertise_addr'] or '',
+                    DataPathAddr=self.p['data_path_addr'] or '', RemoteAddrs=[normal_addr(a) for a in addrs],
+                    JoinToken=token)
+        if self.p['availability']:
+            body['Availability'] = self.p['availability']
+        if not self.act('join'):
+            return local
+        self.engine.swarm_join(body)
+        local = self.wait_local(lambda s: s['state'] == 'active' and (s['manager'] or role == WORKER_ROLE),
+                                'become an active %s' % role)
+        if local['manager'] != (role == MANAGER_ROLE):
+            self.engine.swarm_leave(force=True)
+            self.fail('join_token is a %s token, but role=%s; left the swarm again'
+                      % (MANAGER_ROLE if local['manager'] else WORKER_ROLE, role))
+        if self.manager is not None and local['node_id'] not in [n['ID'] for n in self.manager.nodes()]:
+            self.fail('joined, but the manager does not list this node (%s)' % local['node_id'])
+        return local
+
+    def set_role(self, local, engine, role):
+        node = engine.node_inspect(local['node_id'])
+        spec = dict(node['Spec'], Role=role)
+        engine.node_update(node['ID'], node['Version']['Index'], spec)
+        return self.wait_local(lambda s: s['manager'] == (role == MANAGER_ROLE), 'become a %s' % role)
+
+    def do_promote(self, local, nodes):
+        if self.manager is None:
+            self.fail('this node is a worker; promoting it needs a manager connection (manager)')
+        if self.act('promote'):
+            local = self.set_role(local, self.manager, MANAGER_ROLE)
+        return local
+
+    def do_demote(self, local, nodes):
+        if self.act('demote'):
+            local = self.set_role(local, self.manager_engine(local), WORKER_ROLE)
+        return local
+
+    def do_demote_self(self, local, nodes):
+        return self.do_demote(local, nodes)
+
+    def do_leave(self, local, nodes):
+        if self.act('leave'):
+            self.engine.swarm_leave(force=False)
+            local = self.local()
+        return local
+
+    def do_leave_force(self, local, nodes):
+        if self.act('leave_force'):
+            self.engine.swarm_leave(force=True)
+            local = self.local()
+        return local
+
+    # -- result ---------------------------------------------------------------
+    def result(self, local):
+        result = dict(changed=bool(self.actions), actions=self.actions, changes=self.changes,
+                      node_id=local['node_id'] or '', cluster_id=local['cluster_id'] or '',
+                      role=(MANAGER_ROLE if local['manager'] else WORKER_ROLE) if local['node_id'] else '',
+                      local_node_state=local['state'])
+        secrets_wanted = self.p['return_join_tokens'] or self.p['return_unlock_key']
+        if local['state'] == 'active' and local['manager']:
+            cluster = self.engine.swarm_inspect()
+            result['cluster_id'] = cluster.get('ID')
+            result['cluster_spec'] = cluster.get('Spec')
+            source, tokens = self.engine, cluster.get('JoinTokens') or {}
+        elif self.manager is not None and local['state'] == 'active':
+            cluster = self.manager.swarm_inspect() if secrets_wanted or not result['cluster_id'] else {}
+            result['cluster_id'] = result['cluster_id'] or cluster.get('ID', '')
+            source, tokens = self.manager, cluster.get('JoinTokens') or {}
+        else:
+            source, tokens = None, {}
+        if secrets_wanted and source is None and not self.module.check_mode:
+            self.fail('join tokens and the unlock key are known to managers only: this node is %s; '
+                      'run this on a manager or set manager' % (local['state'] if local['state'] != 'active'
+                                                                  else 'a worker'))
+        if self.p['return_join_tokens'] and source is not None:
+            result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
+        if self.p['return_unlock_key'] and source is not None:
+            result['unlock_key'] = source.swarm_unlock_key() or ''
+        if self.changes:
+            result['diff'] = dict(before=dict((c['setting'], c['before']) for c in self.changes),
+                                  after=dict((c['setting'], c['after']) for c in self.changes))
+        if self.p['debug']:
+            result['api_calls'] = self.engine.calls + ['manager: ' + c for c in
+                                                       (self.manager.calls if self.manager else [])]
+        for warning in self.warnings:
+            self.module.warn(warning)
+        return result
+
+
+def main():
+    module = new_module(
+        argument_spec=dict(
+            state=dict(type='str', default='present', choices=['present', 'join', 'absent']),
+            role=dict(type='str', default='worker', choices=['manager', 'worker']),
+            remote_addrs=dict(type='list', elements='str'),
+            join_token=dict(type='str', no_log=True),
+            manager=dict(type='dict', options=CONNECTION_SUBOPTIONS),
+            advertise_addr=dict(type='str'),
+            listen_addr=dict(type='str', default='0.0.0.0:2377'),
+            data_path_addr=dict(type='str'),
+            data_path_port=dict(type='int'),
+            default_addr_pool=dict(type='list', elements='str'),
+            subnet_size=dict(type='int'),
+            availability=dict(type='str', choices=['active', 'pause', 'drain']),
+            snapshot_interval=dict(type='int'),
+            keep_old_snapshots=dict(type='int'),
+            log_entries_for_slow_followers=dict(type='int'),
+            heartbeat_tick=dict(type='int'),
+            election_tick=dict(type='int'),
+            dispatcher_heartbeat_period=dict(type='int'),
+            task_history_retention_limit=dict(type='int'),
+            node_cert_expiry=dict(type='int'),
+            external_cas=dict(type='list', elements='dict', options=dict(
+                url=dict(type='str', required=True),
+                protocol=dict(type='str', default='cfssl', choices=['cfssl']),
+                options=dict(type='dict'),
+                ca_cert=dict(type='str'),
+            )),
+            signing_ca_cert=dict(type='str'),
+            signing_ca_key=dict(type='str', no_log=True),
+            autolock_managers=dict(type='bool'),
+            labels=dict(type='dict'),
+            rotate_worker_token=dict(type='bool', default=False),
+            rotate_manager_token=dict(type='bool', default=False),
+            rotate_unlock_key=dict(type='bool', default=False),
+            rotate_ca=dict(type='bool', default=False),
+            unlock_key=dict(type='str', no_log=True),
+            return_join_tokens=dict(type='bool', default=False),
+            return_unlock_key=dict(type='bool', default=False),
+            allow_even_managers=dict(type='bool', default=False),
+            force=dict(type='bool', default=False),
+            wait_timeout=dict(type='int', default=60),
+        ),
+        required_together=[('signing_ca_cert', 'signing_ca_key')],
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**SwarmMembership(module).run())
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,249 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nativeswarm.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_swarm_info
+short_description: Facts about a Docker Swarm for playbook decisions
+version_added: 0.1.0
+description:
+  - Tells the swarm state of the engine at O(docker_host) (inactive, pending, active, locked, error), whether it
+    is a manager, and its node and cluster IDs.
+  - On a manager, also every node, the manager count, reachable managers, quorum, fault tolerance and warnings
+    for a single-manager or even-manager cluster; optionally services and tasks.
+  - Never changes anything; made for C(when) and M(ansible.builtin.assert) gates.
+author:
+  - nativeswarm.cluster maintainers
+extends_documentation_fragment:
+  - nativeswarm.cluster.docker
+attributes:
+  check_mode:
+    support: full
+    description: Runs in check mode and returns the same facts.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is no diff.
+options:
+  nodes:
+    description: List the nodes (on a manager).
+    type: bool
+    default: true
+  services:
+    description: List the services (on a manager).
+    type: bool
+    default: false
+  services_filters:
+    description:
+      - Engine API filters for services, for example C({name: web}) or C({label: [tier=front]}).
+    type: dict
+  tasks:
+    description: List the tasks (on a manager).
+    type: bool
+    default: false
+  tasks_filters:
+    description:
+      - Engine API filters for tasks, for example C({service: web, desired-state: running}).
+    type: dict
+  return_join_tokens:
+    description:
+      - Return the join tokens in RV(join_tokens). Secrets; use C(no_log) on the task.
+    type: bool
+    default: false
+seealso:
+  - module: nativeswarm.cluster.docker_swarm
+  - module: nativeswarm.cluster.docker_swarm_node
+"""
+
+EXAMPLES = r"""
+---
+- name: Read the swarm's state
+  nativeswarm.cluster.docker_swarm_info:
+  register: swarm_info
+
+- name: Stop unless the cluster can lose a manager
+  ansible.builtin.assert:
+    that:
+      - swarm_info.docker_swarm_manager
+      - swarm_info.fault_tolerance >= 1
+    fail_msg: "{{ swarm_info.cluster_warnings | join('; ') }}"
+
+- name: Running tasks of one service
+  nativeswarm.cluster.docker_swarm_info:
+    nodes: false
+    tasks: true
+    tasks_filters:
+      service: web
+      desired-state: running
+  register: web_tasks
+"""
+
+RETURN = r"""
+docker_swarm_active:
+  description: Whether the engine is an active member of a swarm.
+  returned: always
+  type: bool
+  sample: true
+docker_swarm_manager:
+  description: Whether the engine is an active manager.
+  returned: always
+  type: bool
+  sample: true
+local_node_state:
+  description: Swarm state of the engine (inactive, pending, active, locked, error).
+  returned: always
+  type: str
+  sample: active
+node_id:
+  description: ID of the engine's node; empty outside a swarm.
+  returned: always
+  type: str
+  sample: 9ukbs3ioqs4vxijrzvkyvqppa
+cluster_id:
+  description: ID of the swarm; empty unless the engine is a manager.
+  returned: always
+  type: str
+  sample: lgkmd9sq8vkmmbklzp7n9j1ai
+error:
+  description: The engine's swarm error, if any.
+  returned: always
+  type: str
+  sample: ''
+nodes:
+  description: Every node of the swarm.
+  returned: on a manager, when O(nodes=true)
+  type: list
+  elements: dict
+  sample: [{id: 9ukbs3ioqs4vxijrzvkyvqppa, hostname: manager1, role: manager, availability: active,
+            status: ready, address: 10.0.0.2, engine_version: 24.0.7, labels: {}, manager_reachability: reachable,
+            manager_address: 10.0.0.2:2377, leader: true}]
+leader:
+  description: Hostname of the Raft leader.
+  returned: on a manager
+  type: str
+  sample: manager1
+managers:
+  description: Number of managers.
+  returned: on a manager
+  type: int
+  sample: 3
+reachable_managers:
+  description: Number of managers that are reachable.
+  returned: on a manager
+  type: int
+  sample: 3
+quorum:
+  description: Managers that must be reachable for the cluster to work.
+  returned: on a manager
+  type: int
+  sample: 2
+fault_tolerance:
+  description: Reachable managers the cluster can still lose.
+  returned: on a manager
+  type: int
+  sample: 1
+cluster_warnings:
+  description: What an operator should look at (single or even manager count, quorum in danger).
+  returned: always
+  type: list
+  elements: str
+  sample: ['a single manager: losing it loses the cluster; run 3 or 5 managers']
+services:
+  description: Services as the Engine API returns them.
+  returned: on a manager, when O(services=true)
+  type: list
+  elements: dict
+  sample: [{ID: x4m1, Spec: {Name: web}}]
+tasks:
+  description: Tasks as the Engine API returns them.
+  returned: on a manager, when O(tasks=true)
+  type: list
+  elements: dict
+  sample: [{ID: 7y2k, NodeID: 9ukb, DesiredState: running, Status: {State: running}}]
+join_tokens:
+  description: The join tokens.
+  returned: on a manager, when O(return_join_tokens=true)
+  type: dict
+  contains:
+    worker:
+      description: Worker join token.
+      type: str
+      returned: success
+      sample: SWMTKN-1-xxxx-yyyy
+    manager:
+      description: Manager join token.
+      type: str
+      returned: success
+      sample: SWMTKN-1-xxxx-zzzz
+api_calls:
+  description: Engine API requests the module made, in order.
+  returned: when O(debug=true)
+  type: list
+  elements: str
+  sample: [GET /info, GET /nodes]
+"""
+
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
+    EngineError, connect, new_module)
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
+    local_state, node_summary, quorum_facts)
+
+
+def gather(engine, params):
+    local = local_state(engine.info())
+    active = local['state'] == 'active'
+    manager = active and local['manager']
+    result = dict(changed=False, docker_swarm_active=active, docker_swarm_manager=manager,
+                  local_node_state=local['state'], node_id=local['node_id'] or '',
+                  cluster_id=local['cluster_id'] or '', error=local['error'] or '', cluster_warnings=[])
+    wanted = [name for name in ('services', 'tasks', 'return_join_tokens') if params[name]]
+    if not manager:
+        if wanted:
+            result['cluster_warnings'].append('%s asked for, but only a manager knows them; this engine is %s'
+                                      % (', '.join(wanted), 'a worker' if active else local['state']))
+        return result
+    nodes = engine.nodes()
+    leaders = [node_summary(n)['hostname'] for n in nodes if (n.get('ManagerStatus') or {}).get('Leader')]
+    result['leader'] = leaders[0] if leaders else ''
+    result.update(quorum_facts(nodes))
+    if params['nodes']:
+        result['nodes'] = sorted((node_summary(n) for n in nodes), key=lambda n: (n['role'] != 'manager',
+                                                                                   n['hostname'] or ''))
+    if params['services']:
+        result['services'] = engine.services(params['services_filters'])
+    if params['tasks']:
+        result['tasks'] = engine.tasks(params['tasks_filters'])
+    if params['return_join_tokens']:
+        tokens = engine.swarm_inspect().get('JoinTokens') or {}
+        result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
+    return result
+
+
+def main():
+    module = new_module(
+        argument_spec=dict(
+            nodes=dict(type='bool', default=True),
+            services=dict(type='bool', default=False),
+            services_filters=dict(type='dict'),
+            tasks=dict(type='bool', default=False),
+            tasks_filters=dict(type='dict'),
+            return_join_tokens=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    engine = connect(module)
+    try:
+        result = gather(engine, module.params)
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+    if module.params['debug']:
+        result['api_calls'] = engine.calls
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
