@@ -31,10 +31,17 @@ except ImportError:  # pragma: no cover - depends on the host
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-    class APIError(Exception):
+    class DockerException(Exception):
         pass
 
-    DockerException = TLSParameterError = RequestException = APIError
+    class APIError(DockerException):
+        pass
+
+    class TLSParameterError(DockerException):
+        pass
+
+    class RequestException(Exception):
+        pass
 
 MIN_SDK_VERSION = (5, 0, 0)
 MIN_API_VERSION = (1, 41)
@@ -236,9 +243,9 @@ def new_module(argument_spec, **kwargs):
             'Docker SDK for Python >= %s (Debian/Ubuntu: apt install python3-docker; else: pip install docker)'
             % '.'.join(map(str, MIN_SDK_VERSION))), exception=DOCKER_IMPORT_ERROR)
     if sdk_version() < MIN_SDK_VERSION:
+        wanted = '.'.join(map(str, MIN_SDK_VERSION))
         module.fail_json(msg='Docker SDK for Python %s is too old on this host; %s or later is needed '
-                             '(pip install "docker>=%s")' % (docker.__version__, '.'.join(map(str, MIN_SDK_VERSION)),
-                                                              '.'.join(map(str, MIN_SDK_VERSION))))
+                             '(pip install "docker>=%s")' % (docker.__version__, wanted, wanted))
     return module
 
 

@@ -13,7 +13,6 @@ file hardest.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 
@@ -109,11 +108,11 @@ def merged_spec(actual_spec, wanted):
 
 
 def pem_digest(pem):
-    """Digest of a root CA certificate as it appears in join tokens
-    (SWMTKN-1-<digest>-<secret>): base 36 of the SHA-256 of the DER bytes,
-    zero padded to 50 digits."""
-    body = ''.join(line.strip() for line in pem.strip().splitlines() if line and not line.startswith('-----'))
-    number = int(hashlib.sha256(base64.b64decode(body)).hexdigest(), 16)
+    """Digest of the cluster's root CA as it appears in join tokens
+    (SWMTKN-1-<digest>-<secret>): base 36 of the SHA-256 of the PEM bytes
+    exactly as the swarm stores them (the API's TLSInfo.TrustRoot), zero
+    padded to 50 digits."""
+    number = int(hashlib.sha256(pem.encode('utf-8')).hexdigest(), 16)
     digits = ''
     while number:
         number, rest = divmod(number, 36)
@@ -123,6 +122,8 @@ def pem_digest(pem):
 
 def token_digest(token):
     parts = (token or '').split('-')
+    if parts[:2] == ['SWMTKN', '2'] and len(parts) == 5:  # FIPS cluster: SWMTKN-2-1-<digest>-<secret>
+        parts = parts[:1] + parts[2:]
     if len(parts) != 4 or parts[0] != 'SWMTKN' or parts[1] != '1':
         raise PlanError('join_token is not a swarm join token (expected SWMTKN-1-<digest>-<secret>)')
     return parts[2]
@@ -264,10 +265,10 @@ def plan_node(node, role=None, availability=None, labels=None, labels_state='mer
 
 
 def running_tasks(tasks, node_id):
-    """Swarm tasks still placed on a node and not finished."""
+    """Swarm tasks on a node whose containers have not finished, including
+    those told to shut down (a drain) that are still running."""
     return [t for t in tasks if t.get('NodeID') == node_id
-            and (t.get('Status') or {}).get('State') in RUNNING_TASK_STATES
-            and t.get('DesiredState') in ('running', 'ready', 'accepted')]
+            and (t.get('Status') or {}).get('State') in RUNNING_TASK_STATES]
 
 
 def plan_node_removal(node, nodes, force=False, allow_even=False):
@@ -301,7 +302,9 @@ def normal_addr(addr, port=2377):
     addr = addr.strip()
     if addr.startswith('['):
         return addr if ']:' in addr else '%s:%d' % (addr, port)
-    return addr if addr.count(':') == 1 else '%s:%d' % (addr, port)
+    if addr.count(':') > 1:  # a bare IPv6 address
+        return '[%s]:%d' % (addr, port)
+    return addr if ':' in addr else '%s:%d' % (addr, port)
 
 
 def membership(local, remote_addrs, manager_node_ids=None, trust_root=None, token=None):
@@ -332,8 +335,10 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
         raise PlanError('the swarm on this node is locked (autolock after an engine restart): '
                         'give unlock_key to unlock it')
     if current in ('pending', 'error'):
-        if state == 'absent' or force:
+        if state == 'absent':
             return ['leave_force']
+        if force:
+            return ['leave_force', 'join' if state == 'join' else 'init']
         raise PlanError('this node is in swarm state %r (%s); fix it or use force to leave first'
                         % (current, local.get('error') or 'no error reported'))
     if state == 'absent':

@@ -21,7 +21,7 @@ description:
   - Demoting or removing a manager is guarded by quorum (see O(allow_even_managers) and O(force)).
   - Runs against the engine of the node it manages (O(docker_host)).
 author:
-  - nativeswarm.cluster maintainers
+  - nativeswarm.cluster maintainers (@nativeswarm)
 extends_documentation_fragment:
   - nativeswarm.cluster.docker
   - nativeswarm.cluster.docker.ATTRIBUTES
@@ -591,9 +591,9 @@ class SwarmMembership:
         else:
             source, tokens = None, {}
         if secrets_wanted and source is None and not self.module.check_mode:
+            what = 'a worker' if local['state'] == 'active' else 'in swarm state %s' % local['state']
             self.fail('join tokens and the unlock key are known to managers only: this node is %s; '
-                      'run this on a manager or set manager' % (local['state'] if local['state'] != 'active'
-                                                                  else 'a worker'))
+                      'run this on a manager or set manager' % what)
         if self.p['return_join_tokens'] and source is not None:
             result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
         if self.p['return_unlock_key'] and source is not None:

@@ -18,7 +18,7 @@ description:
     for a single-manager or even-manager cluster; optionally services and tasks.
   - Never changes anything; made for C(when) and M(ansible.builtin.assert) gates.
 author:
-  - nativeswarm.cluster maintainers
+  - nativeswarm.cluster maintainers (@nativeswarm)
 extends_documentation_fragment:
   - nativeswarm.cluster.docker
 attributes:
@@ -39,7 +39,8 @@ options:
     default: false
   services_filters:
     description:
-      - Engine API filters for services, for example C({name: web}) or C({label: [tier=front]}).
+      - Engine API filters for services, a mapping of filter name to value or list of values, as in the
+        EXAMPLES (C(name), C(label), C(mode), C(id)).
     type: dict
   tasks:
     description: List the tasks (on a manager).
@@ -47,7 +48,8 @@ options:
     default: false
   tasks_filters:
     description:
-      - Engine API filters for tasks, for example C({service: web, desired-state: running}).
+      - Engine API filters for tasks, a mapping of filter name to value or list of values, as in the
+        EXAMPLES (C(service), C(node), C(desired-state), C(label)).
     type: dict
   return_join_tokens:
     description:
@@ -203,16 +205,17 @@ def gather(engine, params):
     wanted = [name for name in ('services', 'tasks', 'return_join_tokens') if params[name]]
     if not manager:
         if wanted:
+            what = 'a worker' if active else 'in swarm state %s' % local['state']
             result['cluster_warnings'].append('%s asked for, but only a manager knows them; this engine is %s'
-                                      % (', '.join(wanted), 'a worker' if active else local['state']))
+                                              % (', '.join(wanted), what))
         return result
     nodes = engine.nodes()
     leaders = [node_summary(n)['hostname'] for n in nodes if (n.get('ManagerStatus') or {}).get('Leader')]
     result['leader'] = leaders[0] if leaders else ''
     result.update(quorum_facts(nodes))
     if params['nodes']:
-        result['nodes'] = sorted((node_summary(n) for n in nodes), key=lambda n: (n['role'] != 'manager',
-                                                                                   n['hostname'] or ''))
+        result['nodes'] = sorted((node_summary(n) for n in nodes),
+                                 key=lambda n: (n['role'] != 'manager', n['hostname'] or ''))
     if params['services']:
         result['services'] = engine.services(params['services_filters'])
     if params['tasks']:

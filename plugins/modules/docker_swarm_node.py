@@ -17,7 +17,7 @@ description:
   - O(state=absent) is the whole safe removal in one call - drain and wait, demote (guarded), wait for the
     node to be down, remove.
 author:
-  - nativeswarm.cluster maintainers
+  - nativeswarm.cluster maintainers (@nativeswarm)
 extends_documentation_fragment:
   - nativeswarm.cluster.docker
   - nativeswarm.cluster.docker.ATTRIBUTES
@@ -125,7 +125,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 actions:
-  description: What the module did (or would do in check mode), as C(node: action), in order.
+  description: "What the module did (or would do in check mode), as C(<hostname>: <action>), in order."
   returned: always
   type: list
   elements: str
