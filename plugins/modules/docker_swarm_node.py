@@ -197,8 +197,11 @@ class NodeOperator:
         self.wait(node, 'become a %s' % role, settled)
 
     def wait_drained(self, node):
+        # a node that went down cannot stop its tasks any more; the swarm
+        # reschedules them elsewhere, so there is nothing left to wait for
         self.wait(node, 'have no running tasks',
-                  lambda: not running_tasks(self.engine.tasks({'node': node['ID']}), node['ID']))
+                  lambda: (self.inspect(node['ID']).get('Status') or {}).get('State') == 'down'
+                  or not running_tasks(self.engine.tasks({'node': node['ID']}), node['ID']))
 
     def wait_down(self, node):
         self.wait(node, 'be down (make it leave the swarm, stop its engine, or use force)',
