@@ -17,11 +17,11 @@ ENV = dict(os.environ,
            ANSIBLE_RETRY_FILES_ENABLED='0')
 
 
-def module(name, check=False, diff=False, **args):
-    """Run nativeswarm.cluster.<name> once on localhost; return its result."""
+def module(module_name, check=False, diff=False, **args):
+    """Run nativeswarm.cluster.<module_name> once on localhost; return its result."""
     cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
            '-e', 'ansible_python_interpreter=%s' % sys.executable,
-           '-m', 'nativeswarm.cluster.%s' % name, '-a', json.dumps(args)]
+           '-m', 'nativeswarm.cluster.%s' % module_name, '-a', json.dumps(args)]
     if check:
         cmd.append('--check')
     if diff:
@@ -35,9 +35,11 @@ def module(name, check=False, diff=False, **args):
                              % (proc.returncode, proc.stdout, proc.stderr))
 
 
-def playbook(path, inventory, check=False, diff=False, extra_vars=None):
-    """Run a playbook; return (rc, parsed json output)."""
-    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, path]
+def playbook(path, inventories, check=False, diff=False, extra_vars=None):
+    """Run a playbook with one or more inventories; return (rc, parsed json output)."""
+    cmd = [os.path.join(BIN, 'ansible-playbook'), path]
+    for inventory in [inventories] if isinstance(inventories, str) else inventories:
+        cmd += ['-i', inventory]
     if check:
         cmd.append('--check')
     if diff:

@@ -1,0 +1,100 @@
+"""playbooks/site.yml end to end on a 3-manager + 2-worker lab: the swarm it
+forms, a service that answers from this machine, re-runs with no change,
+check mode that changes nothing. Truth comes from the engines."""
+
+import os
+
+import docker
+import pytest
+import yaml
+
+from ansible_run import ROOT, changed_count, playbook
+from labkit import http_get, wait_for
+
+SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
+
+
+def labels_inventory(tmp_path, labels):
+    path = tmp_path / 'labels.yml'
+    hosts = dict((name, {'swarm_node_labels': value}) for name, value in labels.items())
+    path.write_text(yaml.safe_dump({'all': {'children': {'swarm_workers': {'hosts': hosts}}}}))
+    return str(path)
+
+
+def site(lab, extra_inventory, check=False):
+    rc, output = playbook(SITE, [lab.inventory, extra_inventory], check=check, diff=check)
+    assert rc == 0, output
+    return output
+
+
+def truth(lab):
+    return dict((n['Description']['Hostname'], n) for n in lab.client('manager1').api.nodes())
+
+
+@pytest.fixture(scope='module')
+def formed(lab, tmp_path_factory):
+    extra = labels_inventory(tmp_path_factory.mktemp('inv'), {'worker1': {'zone': 'a'}, 'worker2': {'zone': 'b'}})
+    first = site(lab, extra)
+    return lab, extra, first
+
+
+def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
+    lab, _, first = formed
+    assert changed_count(first) > 0
+    nodes = truth(lab)
+    assert sorted(nodes) == ['manager1', 'manager2', 'manager3', 'worker1', 'worker2']
+    assert all(n['Status']['State'] == 'ready' for n in nodes.values())
+    managers = [h for h, n in nodes.items() if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable']
+    assert sorted(managers) == ['manager1', 'manager2', 'manager3']
+    assert nodes['worker1']['Spec']['Labels'] == {'zone': 'a'}
+    assert nodes['worker2']['Spec']['Labels'] == {'zone': 'b'}
+
+
+def test_site_again_changes_nothing(formed):
+    lab, extra, _ = formed
+    before = truth(lab)
+    assert changed_count(site(lab, extra)) == 0
+    after = truth(lab)
+    assert dict((h, n['Version']['Index']) for h, n in before.items()) == \
+        dict((h, n['Version']['Index']) for h, n in after.items())
+
+
+def test_check_mode_with_a_changed_inventory_changes_nothing(formed, tmp_path):
+    lab, _, _ = formed
+    before = truth(lab)
+    output = site(lab, labels_inventory(tmp_path, {'worker1': {'zone': 'c'}}), check=True)
+    assert changed_count(output) > 0
+    assert truth(lab)['worker1']['Spec']['Labels'] == before['worker1']['Spec']['Labels'] == {'zone': 'a'}
+
+
+@pytest.fixture(scope='module')
+def web(formed):
+    """A global service of the lab image on the workers; each task serves its
+    node's hostname. Host-mode port 18080; routing-mesh port 18081 where the
+    kernel has IPVS."""
+    lab = formed[0]
+    api = lab.client('manager1').api
+    task = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(lab.test_image, hostname='{{.Node.Hostname}}'),
+        placement=docker.types.Placement(constraints=['node.role==worker']))
+    ports = [{'Protocol': 'tcp', 'TargetPort': 80, 'PublishedPort': 18080, 'PublishMode': 'host'}]
+    if lab.caps.get('ipvs'):
+        ports.append({'Protocol': 'tcp', 'TargetPort': 80, 'PublishedPort': 18081, 'PublishMode': 'ingress'})
+    service = api.create_service(task, name='web', mode=docker.types.ServiceMode('global'),
+                                 endpoint_spec={'Ports': ports})
+    yield lab
+    api.remove_service(service['ID'])
+
+
+def test_a_service_on_the_workers_answers_from_this_machine(web):
+    for worker in ('worker1', 'worker2'):
+        url = 'http://%s:18080/' % web.node(worker)['address']
+        wait_for('%s answers' % url, lambda u=url, w=worker: http_get(u) == (200, w + '\n'), timeout=90)
+
+
+def test_the_routing_mesh_answers_on_a_manager(web):
+    if not web.caps.get('ipvs'):
+        pytest.skip('no routing mesh here: %s' % web.caps.get('reason', 'the kernel has no IPVS'))
+    url = 'http://%s:18081/' % web.node('manager1')['address']
+    wait_for('the routing mesh answers on a manager',
+             lambda: http_get(url)[1].strip() in ('worker1', 'worker2'), timeout=90)
