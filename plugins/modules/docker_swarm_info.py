@@ -161,7 +161,7 @@ services:
   elements: dict
   sample: [{ID: x4m1, Spec: {Name: web}}]
 tasks:
-  description: Tasks as the Engine API returns them.
+  description: Tasks as the Engine API returns them; empty when O(tasks_filters) names a service or node that does not exist.
   returned: on a manager, when O(tasks=true)
   type: list
   elements: dict
@@ -219,7 +219,12 @@ def gather(engine, params):
     if params['services']:
         result['services'] = engine.services(params['services_filters'])
     if params['tasks']:
-        result['tasks'] = engine.tasks(params['tasks_filters'])
+        try:
+            result['tasks'] = engine.tasks(params['tasks_filters'])
+        except EngineError as exc:
+            if exc.status != 404:  # a filter naming a service or node that does not exist
+                raise
+            result['tasks'] = []
     if params['return_join_tokens']:
         tokens = engine.swarm_inspect().get('JoinTokens') or {}
         result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
