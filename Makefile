@@ -16,9 +16,9 @@ export PY_COLORS := 0
 
 deps:  ## system packages (Debian/Ubuntu)
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v busybox >/dev/null \
-	  && command -v iptables >/dev/null && python3 -m venv --help >/dev/null 2>&1 \
+	  && command -v iptables >/dev/null && python3 -c 'import ensurepip' 2>/dev/null && [ -e /usr/lib/python3/dist-packages/docker ] \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	       docker.io iptables iproute2 debootstrap busybox-static python3-venv python3-pip git make >/dev/null; }
+	       docker.io iptables iproute2 debootstrap busybox-static python3-venv python3-pip python3-docker git make >/dev/null; }
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)

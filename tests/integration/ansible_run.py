@@ -17,10 +17,11 @@ ENV = dict(os.environ,
            ANSIBLE_RETRY_FILES_ENABLED='0')
 
 
-def module(module_name, check=False, diff=False, **args):
-    """Run nativeswarm.cluster.<module_name> once on localhost; return its result."""
+def module(module_name, check=False, diff=False, python=sys.executable, **args):
+    """Run nativeswarm.cluster.<module_name> once on localhost with the
+    given Python (the tests' own by default); return its result."""
     cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
-           '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_python_interpreter=%s' % python,
            '-m', 'nativeswarm.cluster.%s' % module_name, '-a', json.dumps(args)]
     if check:
         cmd.append('--check')
