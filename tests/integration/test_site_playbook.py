@@ -39,7 +39,7 @@ def formed(lab, tmp_path_factory):
 
 
 def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
-    lab, _, first = formed
+    lab, first = formed[0], formed[2]
     assert changed_count(first) > 0
     nodes = truth(lab)
     assert sorted(nodes) == ['manager1', 'manager2', 'manager3', 'worker1', 'worker2']
@@ -51,7 +51,7 @@ def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
 
 
 def test_site_again_changes_nothing(formed):
-    lab, extra, _ = formed
+    lab, extra = formed[0], formed[1]
     before = truth(lab)
     assert changed_count(site(lab, extra)) == 0
     after = truth(lab)
@@ -60,7 +60,7 @@ def test_site_again_changes_nothing(formed):
 
 
 def test_check_mode_with_a_changed_inventory_changes_nothing(formed, tmp_path):
-    lab, _, _ = formed
+    lab = formed[0]
     before = truth(lab)
     output = site(lab, labels_inventory(tmp_path, {'worker1': {'zone': 'c'}}), check=True)
     assert changed_count(output) > 0

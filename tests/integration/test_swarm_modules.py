@@ -121,8 +121,10 @@ def test_settings_are_idempotent_and_check_mode_changes_nothing(cluster):
 
 
 def test_join_everyone_with_tokens_fetched_automatically(cluster):
-    for node in ('manager2', 'manager3'):
-        assert ok(join(cluster, node, 'manager'))['actions'] == ['join']
+    assert ok(join(cluster, 'manager2', 'manager'))['actions'] == ['join']
+    # a manager drained from birth runs no tasks
+    assert ok(join(cluster, 'manager3', 'manager', availability='drain'))['actions'] == ['join']
+    assert cluster.truth()['manager3']['Spec']['Availability'] == 'drain'
     for node in ('worker1', 'worker2'):
         assert ok(join(cluster, node, 'worker'))['actions'] == ['join']
     truth = cluster.truth()
@@ -140,6 +142,36 @@ def test_joining_again_is_no_change_also_in_check_mode(cluster):
     assert (info['managers'], info['reachable_managers'], info['quorum'], info['fault_tolerance']) == (3, 3, 2, 1)
     assert info['leader'] == cluster.leader()
     assert sorted(n['hostname'] for n in info['nodes']) == sorted(cluster.truth())
+
+
+def test_bad_requests_fail_cleanly_and_change_nothing(cluster):
+    tokens = ok(cluster.run('docker_swarm_info', MAIN, return_join_tokens=True))['join_tokens']
+    # a manager token for a worker join: refused before anything happens
+    failed(cluster.run('docker_swarm', 'worker3', state='join', role='worker', join_token=tokens['manager'],
+                       manager={'docker_host': cluster.host(MAIN)}), 'manager token', 'role=worker')
+    # the same without a manager to compare with: the node joins as a manager,
+    # notices, and leaves again - never a half-joined node
+    failed(cluster.run('docker_swarm', 'worker3', state='join', role='worker', join_token=tokens['manager'],
+                       remote_addrs=[cluster.addr(MAIN)]), 'manager token', 'left the swarm again')
+    assert cluster.local('worker3')['LocalNodeState'] == 'inactive'
+    assert cluster.managers() == cluster.reachable() == ['manager1', 'manager2', 'manager3']
+    ok(cluster.run('docker_swarm_node', MAIN, name='worker3', state='absent'))
+    assert 'worker3' not in cluster.truth()
+    # an address where no manager listens
+    failed(cluster.run('docker_swarm', 'worker3', state='join', join_token=tokens['worker'],
+                       remote_addrs=['%s:2377' % cluster.addr('worker3')], timeout=30), 'POST /swarm/join')
+    assert cluster.local('worker3')['LocalNodeState'] == 'inactive'
+    # manager-only work asked of a worker
+    failed(cluster.run('docker_swarm_node', 'worker1', name='worker2', availability='drain'),
+           'must run against a manager', 'a worker')
+    failed(cluster.run('docker_swarm', 'worker1', return_join_tokens=True), 'this node is a worker')
+    # a TLS file that does not exist, an unknown role, a wrong type
+    failed(cluster.run('docker_swarm_info', MAIN, validate_certs=True, ca_path='/nonexistent/ca.pem'),
+           'ca_path', '/nonexistent/ca.pem')
+    failed(cluster.run('docker_swarm_node', MAIN, name='worker1', role='boss'), 'role', 'boss')
+    failed(cluster.run('docker_swarm_node', MAIN, name='worker1', wait_timeout='soon'), 'wait_timeout')
+    failed(cluster.run('docker_swarm_node', MAIN, name='nosuchnode', availability='drain'), 'nosuchnode')
+    assert cluster.truth()['worker1']['Spec']['Role'] == 'worker'
 
 
 def test_a_node_of_another_swarm_is_refused_unless_forced(cluster):
@@ -280,8 +312,21 @@ def test_autolock_restart_locked_unlock(cluster):
     assert ok(cluster.run('docker_swarm', 'manager2', unlock_key=key))['actions'] == ['unlock']
     assert cluster.local('manager2')['LocalNodeState'] == 'active'
     cluster.wait('manager2 reachable again', lambda: 'manager2' in cluster.reachable())
+    rotated = ok(cluster.run('docker_swarm', MAIN, rotate_unlock_key=True, return_unlock_key=True))
+    assert rotated['unlock_key'] != key and cluster.api(MAIN).get_unlock_key()['UnlockKey'] == rotated['unlock_key']
     ok(cluster.run('docker_swarm', MAIN, autolock_managers=False))
     assert not cluster.api(MAIN).inspect_swarm()['Spec']['EncryptionConfig']['AutoLockManagers']
+
+
+def test_forced_ca_rotation(cluster):
+    before = cluster.api(MAIN).inspect_swarm()
+    assert ok(cluster.run('docker_swarm', MAIN, rotate_ca=True))['actions'] == ['rotate_ca', 'update']
+    cluster.wait('the root CA rotation ends', lambda: not cluster.api(MAIN).inspect_swarm()['RootRotationInProgress'],
+                 timeout=180)
+    after = cluster.api(MAIN).inspect_swarm()
+    assert after['Spec']['CAConfig']['ForceRotate'] == before['Spec']['CAConfig'].get('ForceRotate', 0) + 1
+    assert after['TLSInfo']['TrustRoot'] != before['TLSInfo']['TrustRoot']
+    assert cluster.managers() == cluster.reachable()
 
 
 def test_worker_leaves(cluster):

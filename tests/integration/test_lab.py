@@ -1,0 +1,303 @@
+"""The lab itself (tests/lab/lab): real Docker engines as separate hosts.
+
+Engine kind: the module's `lab` (3 managers + 2 workers unless configured).
+Host kind: `lab_host` (1 manager + 1 worker, systemd + dockerd per node).
+Scaling and `down` are checked on labs of their own (`lab_factory`), with
+before/after snapshots of everything a lab touches on the machine.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import docker
+import pytest
+import yaml
+
+from labkit import Snapshotter, form_swarm, http_get, lab_json, other_lab_names, wait_for
+
+# the engine-kind tests below are about the engine kind whatever NSLAB_TEST_KIND says
+pytestmark = pytest.mark.lab_shape(kind='engine')
+
+NODE_KEYS = {'name', 'kind', 'group', 'address', 'docker_host', 'running', 'ipvs', 'esp'}
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+# --------------------------------------------------------------------------
+# engine kind
+
+def test_status_lists_every_node(lab):
+    nodes = lab.status()
+    assert isinstance(nodes, list)
+    expected = ['manager%d' % i for i in range(1, lab.managers + 1)] + \
+               ['worker%d' % i for i in range(1, lab.workers + 1)]
+    assert sorted(n['name'] for n in nodes) == sorted(expected)
+    subnet = None
+    for n in nodes:
+        assert NODE_KEYS <= set(n), n
+        assert n['kind'] == 'engine'
+        assert n['group'] == ('swarm_managers' if n['name'].startswith('manager') else 'swarm_workers')
+        assert n['running'] is True, n
+        assert n['docker_host'].startswith('unix:///run/nslab/%s/' % lab.name)
+        assert len(n['docker_host']) - len('unix://') < 100
+        assert n['ipvs'] is lab.caps['ipvs'] and n['esp'] is lab.caps['esp']
+        net = n['address'].rsplit('.', 1)[0]
+        assert net.startswith('10.231.')
+        assert subnet in (None, net)
+        subnet = net
+        assert int(n['address'].rsplit('.', 1)[1]) >= 11
+    assert len({n['address'] for n in nodes}) == len(nodes)
+
+
+def test_caps_are_reported(lab):
+    caps = lab_json('caps', name=lab.name)
+    assert isinstance(caps['ipvs'], bool) and isinstance(caps['esp'], bool)
+    assert caps['reason']
+    assert caps['test_image'] == lab.test_image
+    human = lab.cli('status').stdout
+    assert 'routing mesh' in human and 'encrypted overlays' in human
+    for n in lab.nodes:
+        assert n['name'] in human
+
+
+def test_up_again_changes_nothing(lab):
+    before = lab.status()
+    out = lab.cli('up', '--managers', lab.managers, '--workers', lab.workers).stdout
+    assert '0 started' in out
+    assert lab.status() == before
+    assert all(n['pid'] for n in before)
+
+
+def test_each_node_is_its_own_engine(lab):
+    ids = set()
+    for n in lab.status():
+        client = lab.client(n['name'])
+        info = client.info()
+        assert info['Name'] == n['name']
+        assert info['Driver'] == 'overlay2'
+        assert info['DockerRootDir'].startswith('/var/lib/nslab/%s/%s/' % (lab.name, n['name']))
+        ids.add(info['ID'])
+        assert client.images.get(lab.test_image)
+    assert len(ids) == len(lab.nodes)
+
+
+def test_inventory_describes_the_nodes(lab):
+    with open(lab.inventory) as f:
+        inv = yaml.safe_load(f)
+    children = inv['all']['children']
+    assert set(children) >= {'swarm_managers', 'swarm_workers'}
+    for n in lab.nodes:
+        hv = children[n['group']]['hosts'][n['name']]
+        assert hv['docker_host'] == n['docker_host']
+        assert hv['ansible_host'] == n['address'] == hv['lab_address']
+        assert hv['lab_kind'] == 'engine'
+        assert hv['ansible_connection'] == 'local'
+        assert hv['ansible_python_interpreter'] == '{{ ansible_playbook_python }}'
+    assert lab.cli('inventory').stdout.strip() == lab.inventory
+    # Ansible reads it the same way
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', lab.inventory, '--list'],
+                          capture_output=True, text=True, check=True)
+    listed = json.loads(proc.stdout)
+    assert sorted(listed['swarm_managers']['hosts']) == sorted(lab.names('swarm_managers'))
+    assert sorted(listed['swarm_workers']['hosts']) == sorted(lab.names('swarm_workers'))
+
+
+def test_nodes_reach_each_other(lab):
+    """Every node runs the test image and reaches every other node."""
+    addrs = [n['address'] for n in lab.nodes]
+    for n in lab.nodes:
+        out = lab.client(n['name']).containers.run(
+            lab.test_image, ['sh', '-c', 'for a in %s; do ping -c1 -W2 $a >/dev/null || echo FAIL $a; done'
+                             % ' '.join(addrs)], remove=True)
+        assert b'FAIL' not in out, (n['name'], out)
+
+
+@pytest.fixture(scope='module')
+def swarm(lab):
+    return form_swarm(lab, lab.names())
+
+
+def test_swarm_forms_with_every_node_ready(lab, swarm):
+    nodes = swarm.nodes.list()
+    assert len(nodes) == len(lab.nodes)
+    assert all(x.attrs['Status']['State'] == 'ready' for x in nodes)
+    managers = [x for x in nodes if x.attrs['Spec']['Role'] == 'manager']
+    assert sorted(x.attrs['Description']['Hostname'] for x in managers) == sorted(lab.names('swarm_managers'))
+
+
+def test_service_answers_on_a_workers_host_port(lab, swarm):
+    worker = (lab.names('swarm_workers') or lab.names())[-1]
+    service = swarm.services.create(
+        lab.test_image, name='labweb', mode=docker.types.ServiceMode('replicated', 1),
+        constraints=['node.hostname == %s' % worker],
+        endpoint_spec=docker.types.EndpointSpec(ports=[{'Protocol': 'tcp', 'TargetPort': 80,
+                                                        'PublishedPort': 18080,
+                                                        'PublishMode': 'host'}]))
+    try:
+        url = 'http://%s:18080/' % lab.node(worker)['address']
+        status, body = wait_for('GET %s' % url, lambda: http_get(url), timeout=60)
+        assert status == 200
+        # the page is the task container's hostname (its ID); the manager may
+        # learn that the task runs a moment after the container answers
+        wait_for('the task answering to be reported running', lambda: body.strip() in [
+            t['Status']['ContainerStatus']['ContainerID'][:12] for t in service.tasks()
+            if t['Status']['State'] == 'running'], timeout=30)
+    finally:
+        service.remove()
+
+
+def test_routing_mesh(lab, swarm):
+    if not lab.caps['ipvs']:
+        pytest.skip('routing mesh needs IPVS: %s' % lab.caps['reason'])
+    service = swarm.services.create(
+        lab.test_image, name='labmesh', mode=docker.types.ServiceMode('replicated', 1),
+        endpoint_spec=docker.types.EndpointSpec(ports={18081: 80}))
+    try:
+        for n in lab.nodes:
+            url = 'http://%s:18081/' % n['address']
+            assert wait_for('GET %s' % url, lambda: http_get(url), timeout=60)[0] == 200
+    finally:
+        service.remove()
+
+
+def test_stop_and_start_a_node(lab):
+    node = lab.names()[-1]
+    lab.stop(node)
+    assert lab.node(node)['running'] is False
+    assert all(n['running'] for n in lab.nodes if n['name'] != node)
+    lab.start(node)
+    assert lab.node(node)['running'] is True
+    assert lab.client(node).info()['Name'] == node
+
+
+def test_up_with_more_workers_adds_without_restarting(lab_factory):
+    scale = lab_factory('sc', 1, 1)
+    before = {n['name']: n for n in scale.status()}
+    assert set(before) == {'manager1', 'worker1'}
+    scale.up(workers=2)
+    after = {n['name']: n for n in scale.nodes}
+    assert set(after) == {'manager1', 'worker1', 'worker2'}
+    for name in ('manager1', 'worker1'):
+        assert after[name]['pid'] == before[name]['pid']
+        assert after[name]['started_at'] == before[name]['started_at']
+        assert after[name]['address'] == before[name]['address']
+    assert after['worker2']['running']
+    assert scale.client('worker2').info()['Name'] == 'worker2'
+    # a smaller shape never removes nodes
+    scale.up(workers=1)
+    assert {n['name'] for n in scale.nodes} == set(after)
+    with open(scale.inventory) as f:
+        inv = yaml.safe_load(f)
+    assert set(inv['all']['children']['swarm_workers']['hosts']) == {'worker1', 'worker2'}
+
+
+def test_down_leaves_nothing_behind(lab_factory):
+    dn = lab_factory('dn', 2, 1, up=False)
+    snap = Snapshotter(dn.name)
+    before = snap()
+    dn.up()
+    # give the engines something to clean up: a swarm, an overlay network with
+    # a service (load-balancer sandboxes), a container with a published port
+    mgr = form_swarm(dn, dn.names())
+    mgr.networks.create('labnet', driver='overlay', attachable=True)
+    mgr.services.create(dn.test_image, name='dnweb', networks=['labnet'],
+                        mode=docker.types.ServiceMode('global'),
+                        endpoint_spec=docker.types.EndpointSpec(mode='dnsrr'))
+    wait_for('dnweb running everywhere',
+             lambda: len([t for t in mgr.services.get('dnweb').tasks()
+                          if t['Status']['State'] == 'running']) == 3)
+    dn.client('worker1').containers.run(dn.test_image, detach=True, ports={'80/tcp': 18082})
+    assert os.path.exists(dn.inventory)
+    assert other_lab_names(set()) >= {dn.name}
+    proc = dn.down()
+    assert proc.returncode == 0, proc.stderr
+    assert not os.path.exists(dn.inventory)
+    snap.assert_unchanged(before)
+
+
+# --------------------------------------------------------------------------
+# host kind
+
+def test_host_nodes_are_listed(lab_host):
+    nodes = lab_host.status()
+    assert sorted(n['name'] for n in nodes) == sorted(
+        ['manager%d' % i for i in range(1, lab_host.managers + 1)] +
+        ['worker%d' % i for i in range(1, lab_host.workers + 1)])
+    for n in nodes:
+        assert n['kind'] == 'host' and n['running'] is True
+        assert n['docker_host'] == 'tcp://%s:2375' % n['address']
+
+
+def test_host_nodes_boot_systemd_with_their_own_overlay2_dockerd(lab_host):
+    base = docker.DockerClient(base_url=lab_host.base_url)
+    for n in lab_host.nodes:
+        c = base.containers.get(lab_host.container(n['name']))
+        comm = c.exec_run(['cat', '/proc/1/comm']).output.decode().strip()
+        assert comm == 'systemd'
+        state = wait_for('systemd up on %s' % n['name'], lambda: [
+            s for s in [c.exec_run(['systemctl', 'is-system-running']).output.decode().strip()]
+            if s in ('running', 'degraded')])[0]
+        assert state == 'running', c.exec_run(['systemctl', '--failed']).output.decode()
+        info = lab_host.client(n['name']).info()
+        assert info['Name'] == n['name']
+        assert info['Driver'] == 'overlay2'
+        assert lab_host.client(n['name']).images.get(lab_host.test_image)
+
+
+def test_host_nodes_have_no_way_out(lab_host):
+    base = docker.DockerClient(base_url=lab_host.base_url)
+    for n in lab_host.nodes:
+        c = base.containers.get(lab_host.container(n['name']))
+        routes = c.exec_run(['ip', 'route']).output.decode()
+        assert 'default' not in routes, routes
+        assert c.exec_run(['cat', '/etc/resolv.conf']).output.decode().split() == ['nameserver', '127.0.0.1']
+
+
+def test_host_inventory_uses_the_docker_connection(lab_host):
+    with open(lab_host.inventory) as f:
+        inv = yaml.safe_load(f)
+    for n in lab_host.nodes:
+        hv = inv['all']['children'][n['group']]['hosts'][n['name']]
+        assert hv['ansible_connection'] == 'community.docker.docker'
+        assert hv['ansible_host'] == lab_host.container(n['name'])
+        assert hv['ansible_docker_extra_args'] == '-H ' + lab_host.base_url
+        assert hv['ansible_python_interpreter'] == '/usr/bin/python3'
+        assert hv['docker_host'] == 'unix:///var/run/docker.sock'
+        assert hv['lab_address'] == n['address'] and hv['lab_kind'] == 'host'
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible'), 'all', '-i', lab_host.inventory,
+                           '-m', 'ansible.builtin.command', '-a', 'hostname'],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for n in lab_host.nodes:
+        assert '%s | CHANGED | rc=0 >>\n%s' % (n['name'], n['name']) in proc.stdout
+
+
+def test_host_nodes_form_a_swarm(lab_host):
+    mgr = form_swarm(lab_host, lab_host.names())
+    assert len(mgr.nodes.list()) == len(lab_host.nodes)
+    worker = (lab_host.names('swarm_workers') or lab_host.names())[-1]
+    service = mgr.services.create(
+        lab_host.test_image, name='hostweb', constraints=['node.hostname == %s' % worker],
+        endpoint_spec=docker.types.EndpointSpec(ports=[{'Protocol': 'tcp', 'TargetPort': 80,
+                                                        'PublishedPort': 18083,
+                                                        'PublishMode': 'host'}]))
+    try:
+        url = 'http://%s:18083/' % lab_host.node(worker)['address']
+        assert wait_for('GET %s' % url, lambda: http_get(url), timeout=60)[0] == 200
+    finally:
+        service.remove()
+
+
+def test_host_down_leaves_nothing_behind(lab_factory):
+    hd = lab_factory('hd', 1, 1, kind='host', up=False)
+    snap = Snapshotter(hd.name)
+    before = snap()
+    hd.up()
+    assert all(n['running'] for n in hd.nodes)
+    mgr = form_swarm(hd, hd.names())
+    hd.client('worker1').containers.run(hd.test_image, detach=True, ports={'80/tcp': 18084})
+    assert len(mgr.nodes.list()) == 2
+    proc = hd.down()
+    assert proc.returncode == 0, proc.stderr
+    snap.assert_unchanged(before)
