@@ -529,12 +529,19 @@ class SwarmMembership:
         if not self.act('join'):
             return local
         self.engine.swarm_join(body)
-        local = self.wait_local(lambda s: s['state'] == 'active' and (s['manager'] or role == WORKER_ROLE),
-                                'become an active %s' % role)
+        local = self.wait_local(lambda s: s['state'] == 'active', 'become an active member')
+        if role == MANAGER_ROLE and not local['manager']:
+            # a manager's control plane may come up a moment after the join
+            deadline = time.time() + 5
+            while not local['manager'] and time.time() < deadline:
+                time.sleep(0.5)
+                local = self.local()
         if local['manager'] != (role == MANAGER_ROLE):
+            got = MANAGER_ROLE if local['manager'] else WORKER_ROLE
+            if local['manager']:
+                self.set_role(local, self.engine, WORKER_ROLE)  # leave Raft cleanly first
             self.engine.swarm_leave(force=True)
-            self.fail('join_token is a %s token, but role=%s; left the swarm again'
-                      % (MANAGER_ROLE if local['manager'] else WORKER_ROLE, role))
+            self.fail('join_token is a %s token, but role=%s; left the swarm again' % (got, role))
         if self.manager is not None and local['node_id'] not in [n['ID'] for n in self.manager.nodes()]:
             self.fail('joined, but the manager does not list this node (%s)' % local['node_id'])
         return local
