@@ -349,7 +349,7 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
         if force:
             return ['leave_force']
         quorum_guard(nodes or [], [local['node_id']], allow_even=allow_even)
-        return ['demote_self', 'leave']
+        return ['demote', 'leave']
     if state == 'present':
         if current == 'inactive':
             return ['init']

@@ -385,13 +385,16 @@ class SwarmMembership:
         self.actions = []
         self.changes = []
         self.warnings = []
+        self.info = {}
+        self.cluster = None
 
     # -- helpers ----------------------------------------------------------
     def fail(self, msg):
         self.module.fail_json(msg=msg, actions=self.actions, changes=self.changes)
 
     def local(self):
-        return local_state(self.engine.info())
+        self.info = self.engine.info()
+        return local_state(self.info)
 
     def wait_local(self, predicate, what):
         deadline = time.time() + self.p['wait_timeout']
@@ -437,8 +440,7 @@ class SwarmMembership:
     def same_cluster(self, local, nodes):
         trust_root = None
         if local['manager'] and self.p['join_token']:
-            trust_root = (((self.engine.info().get('Swarm') or {}).get('Cluster') or {}).get('TLSInfo')
-                          or {}).get('TrustRoot')
+            trust_root = (((self.info.get('Swarm') or {}).get('Cluster') or {}).get('TLSInfo') or {}).get('TrustRoot')
         node_ids = set(n['ID'] for n in nodes) if self.manager and nodes is not None else None
         return membership(local, self.p['remote_addrs'], manager_node_ids=node_ids, trust_root=trust_root,
                           token=self.p['join_token'])
@@ -469,7 +471,7 @@ class SwarmMembership:
         return local
 
     def do_update(self, local, nodes):
-        cluster = self.engine.swarm_inspect()
+        cluster = self.cluster = self.engine.swarm_inspect()
         wanted = desired_spec(self.p)
         self.changes = spec_changes(cluster.get('Spec'), wanted)
         spec = merged_spec(cluster.get('Spec'), wanted)
@@ -564,9 +566,6 @@ class SwarmMembership:
             local = self.set_role(local, self.manager_engine(local), WORKER_ROLE)
         return local
 
-    def do_demote_self(self, local, nodes):
-        return self.do_demote(local, nodes)
-
     def do_leave(self, local, nodes):
         if self.act('leave'):
             self.engine.swarm_leave(force=False)
@@ -587,7 +586,8 @@ class SwarmMembership:
                       local_node_state=local['state'])
         secrets_wanted = self.p['return_join_tokens'] or self.p['return_unlock_key']
         if local['state'] == 'active' and local['manager']:
-            cluster = self.engine.swarm_inspect()
+            # what do_update read is still current unless something was done
+            cluster = self.cluster if self.cluster and not self.actions else self.engine.swarm_inspect()
             result['cluster_id'] = cluster.get('ID')
             result['cluster_spec'] = cluster.get('Spec')
             source, tokens = self.engine, cluster.get('JoinTokens') or {}
