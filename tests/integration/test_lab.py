@@ -113,6 +113,17 @@ def test_nodes_reach_each_other(lab):
         assert b'FAIL' not in out, (n['name'], out)
 
 
+def test_engine_nodes_have_no_way_out(lab):
+    """No default route and a resolver that fails at once: nothing leaves the machine."""
+    for n in lab.nodes:
+        namespace = '%s-%s' % (lab.name, n['name'])
+        routes = subprocess.run(['ip', '-n', namespace, 'route'], capture_output=True, text=True,
+                                check=True).stdout
+        assert routes.strip() and 'default' not in routes, routes
+        with open('/etc/netns/%s/resolv.conf' % namespace) as handle:
+            assert handle.read().split() == ['nameserver', '127.0.0.1']
+
+
 @pytest.fixture(scope='module')
 def swarm(lab):
     return form_swarm(lab, lab.names())
