@@ -373,3 +373,25 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
         quorum_guard(nodes or [], [local['node_id']], allow_even=allow_even)
         return ['demote']
     return ['promote']
+
+
+def membership_view(local):
+    """This node's membership as shown in diffs."""
+    active = local['state'] not in ('inactive',)
+    return dict(local_node_state=local['state'],
+                role=(MANAGER_ROLE if local['manager'] else WORKER_ROLE) if active else '')
+
+
+def membership_after(local, actions, role):
+    """The membership ``actions`` lead to from ``local`` (check mode's diff)."""
+    after = dict(local)
+    for action in actions:
+        if action in ('init', 'unlock', 'promote'):
+            after.update(state='active', manager=True)
+        elif action == 'join':
+            after.update(state='active', manager=role == MANAGER_ROLE)
+        elif action in ('leave', 'leave_force'):
+            after.update(state='inactive', manager=False)
+        elif action == 'demote':
+            after.update(manager=False)
+    return membership_view(after)

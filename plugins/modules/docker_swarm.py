@@ -368,8 +368,8 @@ import time
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     CONNECTION_SUBOPTIONS, EngineError, connect, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, desired_spec, local_state, membership, merged_spec, normal_addr, plan_membership,
-    same_pem, spec_changes, token_digest, pem_digest, MANAGER_ROLE, WORKER_ROLE)
+    PlanError, desired_spec, local_state, membership, membership_after, membership_view, merged_spec,
+    normal_addr, plan_membership, same_pem, spec_changes, token_digest, pem_digest, MANAGER_ROLE, WORKER_ROLE)
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
              ('subnet_size', 'SubnetSize'))
@@ -387,6 +387,7 @@ class SwarmMembership:
         self.warnings = []
         self.info = {}
         self.cluster = None
+        self.initial = None
 
     # -- helpers ----------------------------------------------------------
     def fail(self, msg):
@@ -417,7 +418,7 @@ class SwarmMembership:
 
     # -- plan ---------------------------------------------------------------
     def run(self):
-        local = self.local()
+        local = self.initial = self.local()
         if local['state'] == 'locked' and self.p['unlock_key']:
             self.actions.append('unlock')
             if self.module.check_mode:
@@ -605,9 +606,12 @@ class SwarmMembership:
             result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
         if self.p['return_unlock_key'] and source is not None:
             result['unlock_key'] = source.swarm_unlock_key() or ''
-        if self.changes:
-            result['diff'] = dict(before=dict((c['setting'], c['before']) for c in self.changes),
-                                  after=dict((c['setting'], c['after']) for c in self.changes))
+        if self.actions:
+            before, after = membership_view(self.initial), membership_after(self.initial, self.actions,
+                                                                           self.p['role'])
+            for change in self.changes:
+                before[change['setting']], after[change['setting']] = change['before'], change['after']
+            result['diff'] = dict(before=before, after=after)
         if self.p['debug']:
             result['api_calls'] = self.engine.calls + ['manager: ' + c for c in
                                                        (self.manager.calls if self.manager else [])]

@@ -120,6 +120,15 @@ def test_settings_are_idempotent_and_check_mode_changes_nothing(cluster):
                               task_history_retention_limit=3))['changed']
 
 
+def test_check_mode_join_predicts_and_changes_nothing(cluster):
+    planned = ok(join(cluster, 'worker1', 'worker', check=True, diff=True))
+    assert planned['changed'] and planned['actions'] == ['join']
+    assert planned['diff'] == {'before': {'local_node_state': 'inactive', 'role': ''},
+                               'after': {'local_node_state': 'active', 'role': 'worker'}}
+    assert cluster.local('worker1')['LocalNodeState'] == 'inactive'
+    assert 'worker1' not in cluster.truth()
+
+
 def test_join_everyone_with_tokens_fetched_automatically(cluster):
     assert ok(join(cluster, 'manager2', 'manager'))['actions'] == ['join']
     # a manager drained from birth runs no tasks

@@ -1048,3 +1048,22 @@ def test_plan_membership_demote_guard_sees_unreachable_managers():
 @pytest.mark.parametrize('local', ['pending', 'error'])
 def test_plan_membership_join_with_force_from_broken_state_joins_again(local):
     assert plan_membership('join', LOCALS[local], role='worker', force=True) == ['leave_force', 'join']
+
+
+@pytest.mark.parametrize('state, manager, actions, role, expected', [
+    ('inactive', False, ['init'], 'worker', ('active', 'manager')),
+    ('inactive', False, ['join'], 'worker', ('active', 'worker')),
+    ('inactive', False, ['join'], 'manager', ('active', 'manager')),
+    ('active', False, ['promote'], 'manager', ('active', 'manager')),
+    ('active', True, ['demote', 'leave'], 'worker', ('inactive', '')),
+    ('active', True, ['leave_force', 'join'], 'worker', ('active', 'worker')),
+    ('locked', True, ['unlock'], 'worker', ('active', 'manager')),
+    ('active', True, [], 'worker', ('active', 'manager')),
+])
+def test_membership_after_predicts_the_diff(state, manager, actions, role, expected):
+    local = dict(state=state, manager=manager, node_id='n1')
+    assert _swarm.membership_after(local, actions, role) == dict(local_node_state=expected[0], role=expected[1])
+
+
+def test_membership_view_of_a_node_in_no_swarm():
+    assert _swarm.membership_view(dict(state='inactive', manager=False)) == dict(local_node_state='inactive', role='')
