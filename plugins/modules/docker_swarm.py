@@ -607,8 +607,8 @@ class SwarmMembership:
         if self.p['return_unlock_key'] and source is not None:
             result['unlock_key'] = source.swarm_unlock_key() or ''
         if self.actions:
-            before, after = membership_view(self.initial), membership_after(self.initial, self.actions,
-                                                                           self.p['role'])
+            before = membership_view(self.initial)
+            after = membership_after(self.initial, self.actions, self.p['role'])
             for change in self.changes:
                 before[change['setting']], after[change['setting']] = change['before'], change['after']
             result['diff'] = dict(before=before, after=after)
