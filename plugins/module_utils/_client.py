@@ -256,3 +256,16 @@ def connect(module, params=None, label='engine'):
         return Engine(params if params is not None else module.params, label=label)
     except (ValueError, EngineError) as exc:
         module.fail_json(msg='%s: %s' % (label, exc))
+
+
+def exit_with(module, work, failures=()):
+    """Run ``work()`` and exit with its result; an engine error or one of the
+    ``failures`` (exceptions whose message says what to fix) becomes a
+    clean failed result, never a traceback."""
+    try:
+        result = work()
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+    except failures as exc:  # pylint: disable=catching-non-exception
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)

@@ -366,7 +366,7 @@ api_calls:
 import time
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    CONNECTION_SUBOPTIONS, EngineError, connect, new_module)
+    CONNECTION_SUBOPTIONS, connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, desired_spec, local_state, membership, membership_after, membership_view, merged_spec,
     normal_addr, plan_membership, same_pem, spec_changes, token_digest, pem_digest, MANAGER_ROLE, WORKER_ROLE)
@@ -667,12 +667,7 @@ def main():
         required_together=[('signing_ca_cert', 'signing_ca_key')],
         supports_check_mode=True,
     )
-    try:
-        module.exit_json(**SwarmMembership(module).run())
-    except PlanError as exc:
-        module.fail_json(msg=str(exc))
-    except EngineError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+    exit_with(module, lambda: SwarmMembership(module).run(), failures=(PlanError,))
 
 
 if __name__ == '__main__':

@@ -190,7 +190,7 @@ api_calls:
 """
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    EngineError, connect, new_module)
+    EngineError, connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     local_state, node_summary, quorum_facts)
 
@@ -244,13 +244,14 @@ def main():
         supports_check_mode=True,
     )
     engine = connect(module)
-    try:
+
+    def work():
         result = gather(engine, module.params)
-    except EngineError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
-    if module.params['debug']:
-        result['api_calls'] = engine.calls
-    module.exit_json(**result)
+        if module.params['debug']:
+            result['api_calls'] = engine.calls
+        return result
+
+    exit_with(module, work)
 
 
 if __name__ == '__main__':

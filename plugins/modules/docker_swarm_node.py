@@ -155,7 +155,7 @@ api_calls:
 import time
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    EngineError, connect, new_module)
+    connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, find_node, is_manager, local_state, node_summary, plan_node, plan_node_removal, quorum_guard,
     running_tasks, MANAGER_ROLE, WORKER_ROLE)
@@ -313,12 +313,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        module.exit_json(**NodeOperator(module).run())
-    except PlanError as exc:
-        module.fail_json(msg=str(exc))
-    except EngineError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+    exit_with(module, lambda: NodeOperator(module).run(), failures=(PlanError,))
 
 
 if __name__ == '__main__':
