@@ -1,7 +1,10 @@
 """playbooks/site.yml end to end on a 3-manager + 2-worker lab: the swarm it
-forms, a service that answers from this machine, re-runs with no change,
-check mode that changes nothing. Truth comes from the engines."""
+forms (node labels and cluster settings from the inventory, autolock on
+without any key or token in the output), a service that answers from this
+machine, re-runs with no change, check mode that changes nothing. Truth comes
+from the engines."""
 
+import json
 import os
 
 import docker
@@ -14,16 +17,28 @@ from labkit import http_get, wait_for
 SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
 
 
-def labels_inventory(tmp_path, labels):
+CLUSTER_SETTINGS = {'snapshot_interval': 5000, 'dispatcher_heartbeat_period': 7, 'node_cert_expiry': 7776000,
+                    'autolock_managers': True}
+
+
+def labels_inventory(tmp_path, labels, manager_labels=None, settings=None):
     path = tmp_path / 'labels.yml'
     hosts = dict((name, {'swarm_node_labels': value}) for name, value in labels.items())
-    path.write_text(yaml.safe_dump({'all': {'children': {'swarm_workers': {'hosts': hosts}}}}))
+    inventory = {'all': {'children': {'swarm_workers': {'hosts': hosts}}}}
+    if manager_labels:
+        inventory['all']['children']['swarm_managers'] = {'hosts': dict(
+            (name, {'swarm_node_labels': value}) for name, value in manager_labels.items())}
+    if settings:
+        inventory['all']['vars'] = {'swarm_manager_cluster_settings': settings}
+    path.write_text(yaml.safe_dump(inventory))
     return str(path)
 
 
 def site(lab, extra_inventory, check=False):
     rc, output = playbook(SITE, [lab.inventory, extra_inventory], check=check, diff=check)
     assert rc == 0, output
+    text = json.dumps(output)
+    assert 'SWMTKN-' not in text and 'SWMKEY-' not in text, 'a join token or unlock key in the output'
     return output
 
 
@@ -33,7 +48,8 @@ def truth(lab):
 
 @pytest.fixture(scope='module')
 def formed(lab, tmp_path_factory):
-    extra = labels_inventory(tmp_path_factory.mktemp('inv'), {'worker1': {'zone': 'a'}, 'worker2': {'zone': 'b'}})
+    extra = labels_inventory(tmp_path_factory.mktemp('inv'), {'worker1': {'zone': 'a'}, 'worker2': {'zone': 'b'}},
+                             manager_labels={'manager2': {'tier': 'control'}}, settings=CLUSTER_SETTINGS)
     first = site(lab, extra)
     return lab, extra, first
 
@@ -48,6 +64,16 @@ def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
     assert sorted(managers) == ['manager1', 'manager2', 'manager3']
     assert nodes['worker1']['Spec']['Labels'] == {'zone': 'a'}
     assert nodes['worker2']['Spec']['Labels'] == {'zone': 'b'}
+    assert nodes['manager2']['Spec']['Labels'] == {'tier': 'control'}
+    assert nodes['manager1']['Spec']['Labels'] == {}
+
+
+def test_site_applies_the_cluster_settings_from_the_inventory(formed):
+    spec = formed[0].client('manager1').api.inspect_swarm()['Spec']
+    assert spec['Raft']['SnapshotInterval'] == 5000
+    assert spec['Dispatcher']['HeartbeatPeriod'] == 7 * 10 ** 9
+    assert spec['CAConfig']['NodeCertExpiry'] == 7776000 * 10 ** 9
+    assert spec['EncryptionConfig']['AutoLockManagers'] is True
 
 
 def test_site_again_changes_nothing(formed):
@@ -62,7 +88,7 @@ def test_site_again_changes_nothing(formed):
 def test_check_mode_with_a_changed_inventory_changes_nothing(formed, tmp_path):
     lab = formed[0]
     before = truth(lab)
-    output = site(lab, labels_inventory(tmp_path, {'worker1': {'zone': 'c'}}), check=True)
+    output = site(lab, labels_inventory(tmp_path, {'worker1': {'zone': 'c'}}, settings=CLUSTER_SETTINGS), check=True)
     assert changed_count(output) > 0
     assert truth(lab)['worker1']['Spec']['Labels'] == before['worker1']['Spec']['Labels'] == {'zone': 'a'}
 
