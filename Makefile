@@ -54,6 +54,13 @@ units: venv
 integration: venv
 	$(BIN)/pytest -q tests/integration
 
+.PHONY: bench bench-smoke
+bench: venv  ## benchmark against the docker CLI and community.docker (own lab; ~15 min): bench/results/latest.{json,png}
+	$(PY) -m bench
+
+bench-smoke: venv  ## P1 and P2 once (~1.5 min); also run by `make integration` (tests/integration/test_bench_smoke.py)
+	$(PY) -m bench --smoke
+
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
 

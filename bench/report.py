@@ -1,0 +1,121 @@
+"""The benchmark's table (stdout), JSON and PNG chart. A ratio key is
+'<measured variant>/<baseline variant>'; a goal is [operator, ratio]."""
+
+import json
+import operator
+
+OPERATORS = {'<=': operator.le, '<': operator.lt}
+
+
+def _seconds(summary):
+    if not summary or summary.get('median') is None:
+        return 'failed'
+    if summary['min'] == summary['max']:
+        return '%.2fs' % summary['median']
+    return '%.2fs (%.2f–%.2f)' % (summary['median'], summary['min'], summary['max'])
+
+
+def _ratio(summary):
+    if not summary:
+        return 'n/a'
+    if summary['min'] == summary['max']:
+        return '%.2f×' % summary['median']
+    return '%.2f× (%.2f–%.2f)' % (summary['median'], summary['min'], summary['max'])
+
+
+def goal_met(row, key):
+    """True/False when the row has a goal for ``key``, None when it has none."""
+    goal = row['goals'].get(key)
+    if goal is None:
+        return None
+    ratio = row['ratios'].get(key)
+    met = bool(ratio) and OPERATORS[goal[0]](ratio['median'], goal[1])
+    if 'changed_goal_met' in row:
+        met = met and row['changed_goal_met']
+    return met
+
+
+def table_rows(rows):
+    """[(case, what, measured, baseline, ratio, goal, met)] for every ratio of every row."""
+    lines = []
+    for row in rows:
+        if 'note' in row:
+            lines.append((row['case'], row['what'], row['note'], '', '', '', '–'))
+            continue
+        for key, ratio in row['ratios'].items():
+            measured, baseline = key.split('/', 1)
+            goal = row['goals'].get(key)
+            goal_text = '%s %g×' % (goal[0].replace('<=', '≤'), goal[1]) if goal else 'report'
+            what = '%s (%s vs %s)' % (row['what'], measured, baseline)
+            if 'changed' in row:
+                goal_text += ', changed=0'
+                what += '; re-run changed=%s' % ','.join(str(c) for c in row['changed'])
+            if 'api_calls' in row:
+                what += '; %d API calls%s' % (len(row['api_calls']), '; REDUNDANT: %s' % ', '.join(
+                    row['redundant_calls']) if row['redundant_calls'] else '')
+            met = goal_met(row, key)
+            lines.append((row['case'], what, _seconds(row['variants'].get(measured)),
+                          _seconds(row['variants'].get(baseline)), _ratio(ratio), goal_text,
+                          '–' if met is None else ('✓' if met else '✗')))
+    return lines
+
+
+def render(result):
+    header = ('case', 'what', 'measured', 'baseline', 'ratio (min–max)', 'goal', 'met')
+    lines = [header] + table_rows(result['rows'])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ['  '.join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in lines]
+    out.insert(1, '  '.join('-' * w for w in widths))
+    meta = result['meta']
+    out.append('')
+    out.append('%d repetition(s), each on fresh engines (lab %s); medians, spread = min–max; %s'
+               % (meta['reps'], meta['lab'], meta['started']))
+    for row in result['rows']:
+        if row.get('api_calls'):
+            out.append('%s no-op path: %s' % (row['module'], ', '.join(row['api_calls'])))
+    for key, entry in result.get('memory', {}).items():
+        samples = entry['samples']
+        out.append('lab memory per node, %s (%s of dockerd+containerd+shims, %d nodes, %d samples): '
+                   'median %.0f MB, peak %.0f MB'
+                   % (key, entry['source'], entry['nodes'], len(samples),
+                      max(s['median'] for s in samples) / 2 ** 20, max(s['max'] for s in samples) / 2 ** 20))
+    for error in result.get('errors', []):
+        out.append('ERROR: %s' % error)
+    return '\n'.join(out)
+
+
+def write_json(result, path):
+    with open(path, 'w') as handle:
+        json.dump(result, handle, indent=2, ensure_ascii=False)
+        handle.write('\n')
+
+
+def write_png(result, path):
+    """A bar per ratio (median, min–max whiskers) and its goal; False when
+    matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    bars = [('%s %s' % (row.get('module', row['case']), key), row['ratios'][key], row['goals'].get(key))
+            for row in result['rows'] for key in row['ratios'] if row['ratios'][key]]
+    if not bars:
+        return False
+    fig, axis = plt.subplots(figsize=(8, 0.45 * len(bars) + 1.2), dpi=100)
+    for y, (_label, ratio, goal) in enumerate(bars):
+        axis.barh(y, ratio['median'], xerr=[[ratio['median'] - ratio['min']], [ratio['max'] - ratio['median']]],
+                  color='#4c72b0', capsize=3)
+        if goal:
+            axis.plot([goal[1], goal[1]], [y - 0.4, y + 0.4], color='#c44e52', linewidth=2)
+    axis.set_yticks(range(len(bars)))
+    axis.set_yticklabels([b[0] for b in bars], fontsize=8)
+    axis.invert_yaxis()
+    axis.axvline(1.0, color='grey', linewidth=0.8, linestyle=':')
+    axis.set_xlabel('ratio to baseline (bar: median, whiskers: min–max, red: goal)')
+    axis.set_title('nativeswarm.cluster benchmark (median, min–max)', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
