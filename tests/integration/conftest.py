@@ -97,28 +97,25 @@ def _teardown(handle):
                              % (handle.name, proc.returncode, '\n'.join(left), proc.stdout, proc.stderr))
 
 
-@pytest.fixture(scope='module')
-def lab(request, tmp_path_factory):
-    """A running lab for this module (see the module docstring for the shape)."""
-    shape = _shape(request, DEFAULT_ENGINE_SHAPE, 'NSLAB_TEST')
-    handle = _bring_up(lab_name('te'), shape, tmp_path_factory)
+def _running_lab(request, tmp_path_factory, prefix, default, env_prefix):
+    handle = _bring_up(lab_name(prefix), _shape(request, default, env_prefix), tmp_path_factory)
     try:
         handle.up()
         yield handle
     finally:
         _teardown(handle)
+
+
+@pytest.fixture(scope='module')
+def lab(request, tmp_path_factory):
+    """A running lab for this module (see the module docstring for the shape)."""
+    yield from _running_lab(request, tmp_path_factory, 'te', DEFAULT_ENGINE_SHAPE, 'NSLAB_TEST')
 
 
 @pytest.fixture(scope='module')
 def lab_host(request, tmp_path_factory):
     """A running host-kind lab (systemd + dockerd per node) for this module."""
-    shape = _shape(request, DEFAULT_HOST_SHAPE, 'NSLAB_TEST_HOST')
-    handle = _bring_up(lab_name('th'), shape, tmp_path_factory)
-    try:
-        handle.up()
-        yield handle
-    finally:
-        _teardown(handle)
+    yield from _running_lab(request, tmp_path_factory, 'th', DEFAULT_HOST_SHAPE, 'NSLAB_TEST_HOST')
 
 
 @pytest.fixture

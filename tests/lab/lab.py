@@ -73,17 +73,8 @@ HOST_START_TIMEOUT = 120
 # which is missing from the bounding set of the VMs this lab was written on
 # and makes --privileged fail.  Used for host-kind node containers and
 # documented for molecule.
-NODE_CAPABILITIES = [
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
-    "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
-    "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_TIME", "SYS_TTY_CONFIG",
-    "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND",
-    "AUDIT_READ",
-]
-CAP_NUMBERS = {n: i for i, n in enumerate([
+# Every capability by its kernel number.
+ALL_CAPABILITIES = [
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
     "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
     "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -91,7 +82,10 @@ CAP_NUMBERS = {n: i for i, n in enumerate([
     "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
     "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
     "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-    "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"])}
+    "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"]
+CAP_NUMBERS = {n: i for i, n in enumerate(ALL_CAPABILITIES)}
+NODE_CAPABILITIES = [c for c in ALL_CAPABILITIES
+                     if c not in ("SYS_RESOURCE", "PERFMON", "BPF", "CHECKPOINT_RESTORE")]
 
 # --------------------------------------------------------------------------
 # host-kind node image recipe.  Everything that goes into the image is in
