@@ -128,19 +128,6 @@ def test_workers_listed_as_managers_are_promoted_one_at_a_time(lab, roles_playbo
     assert changed_count(playbook(roles_playbook, write(tmp_path, 'promoted.yml', inv))[1]) == 0
 
 
-@pytest.mark.parametrize('role', ['swarm_manager', 'swarm_worker'])
-def test_argument_specs_mirror_the_defaults(role):
-    """Every default is documented in meta/argument_specs.yml with the same
-    default, in the same order, and nothing else is (no lab needed)."""
-    with open(os.path.join(ROOT, 'roles', role, 'defaults', 'main.yml')) as f:
-        defaults = yaml.safe_load(f)
-    with open(os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml')) as f:
-        options = yaml.safe_load(f)['argument_specs']['main']['options']
-    assert list(defaults) == list(options)
-    assert all(name.startswith(role + '_') for name in defaults)
-    assert dict((k, v.get('default')) for k, v in options.items()) == defaults
-
-
 def test_the_molecule_scenario_converges_idempotently_and_verifies():
     """roles/swarm_manager/molecule/default on a host-kind lab's base dockerd
     (its own lab name, so it never meets a user's `mol` lab)."""
