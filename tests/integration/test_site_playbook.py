@@ -1,8 +1,11 @@
 """playbooks/site.yml end to end on a 3-manager + 2-worker lab: the swarm it
 forms (node labels and cluster settings from the inventory, autolock on
 without any key or token in the output), a service that answers from this
-machine, re-runs with no change, check mode that changes nothing. Truth comes
-from the engines."""
+machine, re-runs with no change, check mode that changes nothing and shows
+the cluster settings it would change with their values, and bad role
+variables (an AWX survey's string for a mapping, a value out of its choices)
+refused in the first play before any engine is touched. Truth comes from the
+engines."""
 
 import json
 import os
@@ -91,6 +94,69 @@ def test_check_mode_with_a_changed_inventory_changes_nothing(formed, tmp_path):
     output = site(lab, labels_inventory(tmp_path, {'worker1': {'zone': 'c'}}, settings=CLUSTER_SETTINGS), check=True)
     assert changed_count(output) > 0
     assert truth(lab)['worker1']['Spec']['Labels'] == before['worker1']['Spec']['Labels'] == {'zone': 'a'}
+
+
+def engine_truth(lab):
+    """What a run must not change: every engine's swarm state and node ID, the
+    cluster spec and every node object (their versions), from the engines."""
+    api = lab.client('manager1').api
+    swarms = dict((name, lab.client(name).info()['Swarm']) for name in lab.names())
+    local = dict((name, (swarm['LocalNodeState'], swarm['NodeID'])) for name, swarm in swarms.items())
+    return dict(local=local, swarm=api.inspect_swarm()['Version']['Index'],
+                nodes=dict((n['ID'], n['Version']['Index']) for n in api.nodes()))
+
+
+def failed_play(output):
+    """Index of the play and the message of the first failed task."""
+    for index, play in enumerate(output['plays']):
+        for task in play['tasks']:
+            for result in task['hosts'].values():
+                if result.get('failed'):
+                    return index, str(result.get('msg'))
+    return None, ''
+
+
+@pytest.mark.parametrize('bad_vars, says', [
+    # an AWX survey text answer: the argument spec turned it into a mapping for
+    # its check only, the role read the string and dropped the setting
+    ({'all': {'vars': {'swarm_manager_cluster_settings': 'snapshot_interval=6000'}}},
+     ['manager1 (role swarm_manager): swarm_manager_cluster_settings is a string']),
+    # a bad worker value was refused only in the workers play, after the
+    # managers play had already changed manager2's labels
+    ({'all': {'children': {
+        'swarm_managers': {'hosts': {'manager2': {'swarm_node_labels': {'tier': 'changed'}}}},
+        'swarm_workers': {'hosts': {'worker1': {'swarm_worker_availability': 'sleepy'}}}}}},
+     ['worker1 (role swarm_worker)', 'swarm_worker_availability', 'sleepy']),
+], ids=['settings-as-a-string', 'bad-worker-availability'])
+def test_bad_role_variables_fail_in_the_first_play_and_change_nothing(formed, tmp_path, bad_vars, says):
+    lab, extra = formed[0], formed[1]
+    bad = tmp_path / 'bad.yml'
+    bad.write_text(yaml.safe_dump(bad_vars))
+    before = engine_truth(lab)
+    rc, output = playbook(SITE, [lab.inventory, extra, str(bad)])
+    assert rc != 0
+    play, msg = failed_play(output)
+    assert play == 0, (play, msg)
+    assert all(s in msg for s in says), msg
+    assert engine_truth(lab) == before
+    assert lab.client('manager1').api.inspect_swarm()['Spec']['Raft']['SnapshotInterval'] == 5000
+
+
+def test_check_mode_shows_the_cluster_settings_that_would_change_with_their_values(formed, tmp_path):
+    lab, extra = formed[0], formed[1]
+    settings = dict(CLUSTER_SETTINGS, snapshot_interval=6000)
+    with open(extra) as f:
+        inventory = yaml.safe_load(f)
+    inventory['all']['vars'] = {'swarm_manager_cluster_settings': settings}
+    changed = tmp_path / 'settings.yml'
+    changed.write_text(yaml.safe_dump(inventory))
+    before = engine_truth(lab)
+    output = site(lab, str(changed), check=True)
+    shown = [result['msg'] for play in output['plays'] for task in play['tasks']
+             if 'Show which cluster settings changed' in task['task']['name']
+             for result in task['hosts'].values() if 'msg' in result]
+    assert shown == [['update', 'Raft.SnapshotInterval: 5000 -> 6000']], shown
+    assert engine_truth(lab) == before
 
 
 @pytest.fixture(scope='module')
