@@ -4,7 +4,6 @@ snapshots of everything a lab may touch on the machine, for "down leaves
 nothing behind" checks."""
 
 import glob
-import json
 import os
 import re
 import shutil
@@ -12,10 +11,17 @@ import subprocess
 import time
 import urllib.request
 
+from nslab import client, proc
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = os.path.join(HERE, 'lab')
+LAB = client.LAB
 SERVICE_COMMS = ('dockerd', 'containerd', 'containerd-shim', 'containerd-shim-runc-v2',
                  'docker-proxy', 'runc')
+
+# The owner recorded in every lab this test run creates: this process, for
+# good (its pid and start time).  A later run takes down the labs of a run
+# that is gone, and nothing else.
+OWNER = client.process_owner('pytest')
 
 
 # --------------------------------------------------------------------------
@@ -36,93 +42,68 @@ def lab_skip_reason(kind='engine'):
     return None
 
 
-def _start_time(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-OWNER = 'pytest:%d:%s' % (os.getpid(), _start_time(os.getpid()))
-
-
 def reap_stale_labs():
-    """Down the labs that test runs which are gone (killed, crashed) left."""
-    for state in glob.glob('/var/lib/nslab/*/state.json'):
-        try:
-            with open(state) as f:
-                owner = json.load(f).get('owner') or ''
-        except (OSError, ValueError):
-            continue
-        parts = owner.split(':')
-        if len(parts) != 3 or parts[0] != 'pytest' or owner == OWNER:
-            continue
-        if _start_time(int(parts[1])) != parts[2]:
-            run_lab('down', name=os.path.basename(os.path.dirname(state)), check=False, timeout=600)
+    """Down the labs that test runs which are gone (killed, crashed) left:
+    only labs whose recorded owner is a test run's process that has ended,
+    never a lab made by hand or by a run still going."""
+    for name in client.stale_labs('pytest', keep=(OWNER,)):
+        client.Lab(name).down(check=False)
 
 
 def run_lab(*args, name, inventory=None, check=True, timeout=1800):
-    """Run tests/lab/lab with its own lab name; return the CompletedProcess."""
-    env = dict(os.environ, NSLAB_NAME=name, NSLAB_OWNER=OWNER)
-    if inventory:
-        env['NSLAB_INVENTORY'] = inventory
-    proc = subprocess.run([LAB] + [str(a) for a in args], env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError('lab %s (NSLAB_NAME=%s) failed with %d:\n%s\n%s'
-                             % (' '.join(map(str, args)), name, proc.returncode,
-                                proc.stdout, proc.stderr))
-    return proc
+    """Run tests/lab/lab with its own lab name, as this test run; return the
+    CompletedProcess (client.LabCommandError when it fails and check)."""
+    return client.Lab(name, inventory, owner=OWNER).run(*args, check=check, timeout=timeout)
 
 
 def lab_json(*args, name, inventory=None):
-    return json.loads(run_lab(*args, '--json', name=name, inventory=inventory).stdout)
+    return client.Lab(name, inventory, owner=OWNER).json(*args)
 
 
-class LabHandle:
+class LabHandle(client.Lab):
     """One running lab, as the tests see it."""
 
     def __init__(self, name, kind, managers, workers, inventory):
-        self.name = name
+        super().__init__(name, inventory, owner=OWNER)
         self.kind = kind
         self.managers = managers
         self.workers = workers
-        self.inventory = inventory
         self.nodes = []
         self.caps = {}
         self.test_image = None
         self.up_output = None
+        self.snapshotter = None   # see LAB_SNAPSHOT_FIRST in tests/integration/conftest.py
+        self.before = None
 
     # ---- CLI
     def cli(self, *args, check=True, timeout=1800):
-        return run_lab(*args, name=self.name, inventory=self.inventory, check=check, timeout=timeout)
+        return self.run(*args, check=check, timeout=timeout)
 
-    def up(self, managers=None, workers=None):
+    def up(self, managers=None, workers=None):  # pylint: disable=arguments-differ
         if managers is not None:
             self.managers = managers
         if workers is not None:
             self.workers = workers
-        self.up_output = self.cli('up', '--managers', self.managers, '--workers', self.workers,
-                                  '--kind', self.kind)
-        self.caps = lab_json('caps', name=self.name)
-        self.test_image = self.caps['test_image']
+        self.up_output = super().up(self.managers, self.workers, self.kind)
+        if not self.caps:
+            self.caps = self.json('caps')
+            self.test_image = self.caps['test_image']
         return self.status()
 
     def status(self):
-        self.nodes = lab_json('status', name=self.name, inventory=self.inventory)
+        self.nodes = super().status()
         return self.nodes
 
-    def down(self):
-        return self.cli('down', check=False, timeout=600)
+    def down(self, check=False, timeout=600):
+        return super().down(check=check, timeout=timeout)
 
-    def stop(self, node, kill=False):
-        """Take a node's engine down (a node failure); `start` brings it back."""
-        self.cli('stop', *(['--kill'] if kill else []), node)
+    def stop(self, *nodes, kill=False):
+        """Take nodes' engines down (a node failure); `start` brings them back."""
+        super().stop(*nodes, kill=kill)
         return self.status()
 
-    def start(self, node):
-        self.cli('start', node)
+    def start(self, *nodes):
+        super().start(*nodes)
         return self.status()
 
     # ---- nodes
@@ -136,7 +117,7 @@ class LabHandle:
         return [n['name'] for n in self.nodes if group is None or n['group'] == group]
 
     def client(self, name, timeout=30):
-        import docker
+        import docker  # pylint: disable=import-outside-toplevel
         return docker.DockerClient(base_url=self.node(name)['docker_host'], timeout=timeout)
 
     @property
@@ -180,28 +161,33 @@ def other_lab_names(exclude):
 
 
 def _pids_of_labs(names):
-    """Processes belonging to labs (their cgroups or directories)."""
+    """Processes belonging to labs: in their cgroups, or naming their
+    directories (broader than what `lab down` ends: a check that down left
+    nothing running, and what to ignore of other labs)."""
     pids = set()
     for name in names:
         for d in glob.glob('/sys/fs/cgroup/*/nslab-%s' % name):
-            for root, _unused, _unused2 in os.walk(d):
-                try:
-                    with open(os.path.join(root, 'cgroup.procs')) as f:
-                        pids |= {int(p) for p in f.read().split()}
-                except OSError:
-                    pass
+            pids |= proc.cgroup_tree_pids(d)
     marks = ['/nslab/%s/' % n for n in names]
-    for p in os.listdir('/proc'):
-        if not p.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % p, 'rb') as f:
-                cmd = f.read().decode(errors='replace')
-        except OSError:
-            continue
-        if any(m in cmd for m in marks):
-            pids.add(int(p))
+    if marks:
+        for pid in proc.all_pids():
+            cmd = ' '.join(proc.cmdline(pid))
+            if any(m in cmd for m in marks):
+                pids.add(pid)
     return pids
+
+
+def _of_labs(pid, names):
+    """Does this process belong to one of the labs: its own cgroups or its
+    command line, read now (a list of the labs' processes taken a moment
+    earlier misses the short-lived ones, like runc)."""
+    try:
+        with open('/proc/%d/cgroup' % pid) as f:
+            paths = [line.split(':', 2)[2].strip() + '/' for line in f if line.count(':') >= 2]
+    except OSError:
+        paths = []
+    cmd = ' '.join(proc.cmdline(pid))
+    return any(any(p.startswith('/nslab-%s/' % n) for p in paths) or '/nslab/%s/' % n in cmd for n in names)
 
 
 def system_snapshot(ignore_labs=()):
@@ -236,19 +222,8 @@ def system_snapshot(ignore_labs=()):
     snap['nft_tables'] = sorted(_sh(['nft', 'list', 'tables']).splitlines()) if shutil.which('nft') else []
     with open('/proc/mounts') as f:
         snap['mounts'] = sorted(l.strip() for l in f if keep(l))
-    ignored_pids = _pids_of_labs(ignore)
-    procs = []
-    for p in os.listdir('/proc'):
-        if not p.isdigit() or int(p) in ignored_pids:
-            continue
-        try:
-            with open('/proc/%s/comm' % p) as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if comm in SERVICE_COMMS:
-            procs.append('%s %s' % (p, comm))
-    snap['processes'] = sorted(procs)
+    snap['processes'] = sorted('%d %s' % (p, proc.comm(p)) for p in proc.all_pids()
+                               if proc.comm(p) in SERVICE_COMMS and not _of_labs(p, ignore))
     snap['etc_netns'] = sorted(e for e in os.listdir('/etc/netns') if keep(e)) \
         if os.path.isdir('/etc/netns') else None
     snap['run_netns'] = os.path.isdir('/run/netns')
