@@ -11,9 +11,15 @@
               of them are downed at the end of the test.
 
 Lab names are a 2-letter tag + the pytest process id (``te…`` for ``lab``,
-``th…`` for ``lab_host``), so concurrent runs never share a lab; a run that
-was killed leaves labs that the next run takes down (the owner recorded in
-the lab's state, NSLAB_OWNER, is a process that is gone).
+``th…`` for ``lab_host``), so concurrent runs never share a lab.  Every lab
+records this run as its owner (NSLAB_OWNER: the pytest process, by pid and
+start time); a run that was killed leaves labs that the next run takes down
+-- those, and never a lab made by hand or by a run still going.
+
+A module that sets ``LAB_SNAPSHOT_FIRST = True`` gets ``lab``/``lab_host``
+with ``snapshotter`` and ``before``: a snapshot of the machine taken before
+the lab came up, for a last test that takes the lab down and checks that
+nothing is left (tests/integration/test_lab.py).
 
 Choosing the shape of ``lab``, first match wins:
 
@@ -41,7 +47,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 
-from labkit import LabHandle, lab_leftovers, lab_name, lab_skip_reason, reap_stale_labs  # noqa: E402
+from labkit import LabHandle, Snapshotter, lab_leftovers, lab_name, lab_skip_reason, reap_stale_labs  # noqa: E402
 
 DEFAULT_ENGINE_SHAPE = {'managers': 3, 'workers': 2, 'kind': 'engine'}
 DEFAULT_HOST_SHAPE = {'managers': 1, 'workers': 1, 'kind': 'host'}
@@ -100,6 +106,9 @@ def _teardown(handle):
 def _running_lab(request, tmp_path_factory, prefix, default, env_prefix):
     handle = _bring_up(lab_name(prefix), _shape(request, default, env_prefix), tmp_path_factory)
     try:
+        if getattr(request.module, 'LAB_SNAPSHOT_FIRST', False):
+            handle.snapshotter = Snapshotter(handle.name)
+            handle.before = handle.snapshotter()
         handle.up()
         yield handle
     finally:

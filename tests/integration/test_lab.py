@@ -2,26 +2,39 @@
 
 Engine kind: the module's `lab` (3 managers + 2 workers unless configured).
 Host kind: `lab_host` (1 manager + 1 worker, systemd + dockerd per node).
-Scaling and `down` are checked on labs of their own (`lab_factory`), with
-before/after snapshots of everything a lab touches on the machine.
+Both are shared by the tests of their kind, scaling included; the last test
+of each kind takes its lab down and compares the machine with a snapshot
+taken before the lab came up (LAB_SNAPSHOT_FIRST).  Labs never touch each
+other: small labs of their own (`lab_factory`) stand for other people's.
 """
 
 import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import docker
 import pytest
 import yaml
 
-from labkit import Snapshotter, form_swarm, http_get, lab_json, other_lab_names, wait_for
+from labkit import OWNER, form_swarm, http_get, lab_json, lab_leftovers, other_lab_names, reap_stale_labs, wait_for
+from nslab import client, proc
+from nslab.state import read_state
 
 # the engine-kind tests below are about the engine kind whatever NSLAB_TEST_KIND says
 pytestmark = pytest.mark.lab_shape(kind='engine')
+LAB_SNAPSHOT_FIRST = True
 
 NODE_KEYS = {'name', 'kind', 'group', 'address', 'docker_host', 'running', 'ipvs', 'esp'}
 VENV_BIN = os.path.dirname(sys.executable)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CI_RUN = os.path.join(ROOT, '.ci', 'run')
+
+
+def engines(handle):
+    """Each node's engine process, for "was it touched?" checks."""
+    return dict((n['name'], (n['pid'], n['started_at'])) for n in handle.status())
 
 
 # --------------------------------------------------------------------------
@@ -182,49 +195,146 @@ def test_stop_and_start_a_node(lab):
     assert lab.client(node).info()['Name'] == node
 
 
-def test_up_with_more_workers_adds_without_restarting(lab_factory):
-    scale = lab_factory('sc', 1, 1)
-    before = {n['name']: n for n in scale.status()}
-    assert set(before) == {'manager1', 'worker1'}
-    scale.up(workers=2)
-    after = {n['name']: n for n in scale.nodes}
-    assert set(after) == {'manager1', 'worker1', 'worker2'}
-    for name in ('manager1', 'worker1'):
+def test_up_with_more_workers_adds_without_restarting(lab):
+    before = {n['name']: n for n in lab.status()}
+    added = 'worker%d' % (lab.workers + 1)
+    lab.up(workers=lab.workers + 1)
+    after = {n['name']: n for n in lab.nodes}
+    assert set(after) == set(before) | {added}
+    for name in before:
         assert after[name]['pid'] == before[name]['pid']
         assert after[name]['started_at'] == before[name]['started_at']
         assert after[name]['address'] == before[name]['address']
-    assert after['worker2']['running']
-    assert scale.client('worker2').info()['Name'] == 'worker2'
+    assert after[added]['running']
+    assert lab.client(added).info()['Name'] == added
     # a smaller shape never removes nodes
-    scale.up(workers=1)
-    assert {n['name'] for n in scale.nodes} == set(after)
-    with open(scale.inventory) as f:
+    out = lab.cli('up', '--managers', 1, '--workers', 1).stdout
+    assert 'up never removes nodes' in out
+    assert {n['name'] for n in lab.status()} == set(after)
+    with open(lab.inventory) as f:
         inv = yaml.safe_load(f)
-    assert set(inv['all']['children']['swarm_workers']['hosts']) == {'worker1', 'worker2'}
+    assert set(inv['all']['children']['swarm_workers']['hosts']) == set(lab.names('swarm_workers'))
+    assert added in lab.names('swarm_workers')
 
 
-def test_down_leaves_nothing_behind(lab_factory):
-    dn = lab_factory('dn', 2, 1, up=False)
-    snap = Snapshotter(dn.name)
-    before = snap()
-    dn.up()
-    # give the engines something to clean up: a swarm, an overlay network with
-    # a service (load-balancer sandboxes), a container with a published port
-    mgr = form_swarm(dn, dn.names())
-    mgr.networks.create('labnet', driver='overlay', attachable=True)
-    mgr.services.create(dn.test_image, name='dnweb', networks=['labnet'],
-                        mode=docker.types.ServiceMode('global'),
-                        endpoint_spec=docker.types.EndpointSpec(mode='dnsrr'))
+# --------------------------------------------------------------------------
+# labs never touch each other
+
+def test_ci_cleanup_takes_down_only_the_labs_its_run_created(lab, lab_factory, tmp_path):
+    """A CI run (.ci/run around a job) on a machine where others run labs: it
+    creates one lab, brings up again a lab someone else started before it,
+    and someone else starts a lab while it runs.  Its cleanup takes down its
+    own lab and touches neither of the others."""
+    before = engines(lab)
+    state_before = read_state(lab.name)
+    made = lab_factory('cm', 0, 0, up=False)        # created by the run
+    other = lab_factory('co', 1, 0, up=False)       # someone else's, started during the run
+    other.owner = 'someone-else'
+    job = tmp_path / 'job.sh'
+    job.write_text(textwrap.dedent('''\
+        set -eu
+        lab=%(lab)s
+        NSLAB_NAME=%(made)s NSLAB_INVENTORY=%(made_inv)s "$lab" up --managers 0 --workers 0
+        NSLAB_NAME=%(a)s NSLAB_INVENTORY=%(a_inv)s "$lab" up --managers %(m)d --workers %(w)d
+        env -u NSLAB_RECORD NSLAB_OWNER=%(o_owner)s NSLAB_NAME=%(o)s NSLAB_INVENTORY=%(o_inv)s \\
+            "$lab" up --managers 1 --workers 0
+        ''' % {'lab': client.LAB, 'made': made.name, 'made_inv': made.inventory,
+               'a': lab.name, 'a_inv': lab.inventory, 'm': lab.managers, 'w': lab.workers,
+               'o': other.name, 'o_inv': other.inventory, 'o_owner': other.owner}))
+    env = dict(os.environ, NSLAB_OWNER='ci-run-%d' % os.getpid())
+    env.pop('NSLAB_RECORD', None)
+    run = subprocess.run([CI_RUN, 'bash', str(job)], env=env, capture_output=True, text=True,
+                         timeout=900, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    # the run's own lab: gone, nothing of it left
+    assert not made.exists()
+    assert lab_leftovers(made.name) == []
+    # the lab started before the run (and brought up by it): untouched, still its maker's
+    assert engines(lab) == before
+    assert 'lab %s: %d nodes' % (lab.name, len(before)) in run.stdout and '0 started' in run.stdout
+    state_after = read_state(lab.name)
+    assert [state_after[k] for k in ('owner', 'instance', 'created')] == \
+        [state_before[k] for k in ('owner', 'instance', 'created')]
+    assert state_after['owner'] == OWNER
+    # the lab someone else started while the run went on: running, still theirs
+    assert [n['running'] for n in other.status()] == [True]
+    assert read_state(other.name)['owner'] == 'someone-else'
+    # a down for another creation of the lab leaves it alone
+    assert 'left alone' in lab.cli('down', '--instance', 'f' * 16).stdout
+    assert engines(lab) == before
+
+
+def test_down_ends_only_processes_the_lab_started(lab_factory):
+    """Processes that name a lab's paths but that the lab did not start (an
+    operator tailing an engine's log, a script handed a socket path) live on
+    when the lab goes down; its engine does not."""
+    gone = lab_factory('dp', 1, 0)
+    engine = gone.node('manager1')
+    bystanders = [
+        subprocess.Popen(['tail', '-f', '/var/lib/nslab/%s/manager1/dockerd.log' % gone.name],
+                         stdout=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)',
+                          '/run/nslab/%s/manager1/docker.sock' % gone.name]),
+    ]
+    try:
+        down = gone.down()
+        assert down.returncode == 0, down.stderr
+        assert not proc.is_running(engine['pid'], engine['started_at'])
+        assert [b.poll() for b in bystanders] == [None, None]
+    finally:
+        for b in bystanders:
+            b.kill()
+            b.wait()
+
+
+def test_stale_lab_reaper_takes_only_labs_of_ended_test_runs(lab_factory, monkeypatch):
+    """The fixtures take down labs whose recorded owner is a test run that
+    has ended, and never a lab made by hand or by a run still going."""
+    monkeypatch.delenv('NSLAB_OWNER', raising=False)
+    ended = subprocess.Popen(['sleep', '300'])
+    going = subprocess.Popen(['sleep', '300'])
+    try:
+        dead_run = lab_factory('rd', 0, 0, up=False)
+        dead_run.owner = client.process_owner('pytest', ended.pid)
+        live_run = lab_factory('rl', 0, 0, up=False)
+        live_run.owner = client.process_owner('pytest', going.pid)
+        by_hand = lab_factory('rh', 0, 0, up=False)
+        by_hand.owner = None
+        ended.kill()
+        ended.wait()
+        for handle in (dead_run, live_run, by_hand):
+            handle.cli('up', '--managers', 0, '--workers', 0)
+        assert by_hand.info()['owner'].startswith('cli:')
+        reap_stale_labs()
+        assert not dead_run.exists()
+        assert live_run.exists() and by_hand.exists()
+    finally:
+        for p in (ended, going):
+            p.kill()
+            p.wait()
+
+
+def test_down_leaves_nothing_behind(lab, swarm):
+    """The last test on the module's lab: give the engines something to clean
+    up (a swarm, an overlay network with a service -- load-balancer
+    sandboxes --, a container with a published port), take the lab down and
+    compare the machine with the snapshot taken before it came up."""
+    swarm.networks.create('labnet', driver='overlay', attachable=True)
+    swarm.services.create(lab.test_image, name='dnweb', networks=['labnet'],
+                          mode=docker.types.ServiceMode('global'),
+                          endpoint_spec=docker.types.EndpointSpec(mode='dnsrr'))
+    members = len(swarm.nodes.list())
     wait_for('dnweb running everywhere',
-             lambda: len([t for t in mgr.services.get('dnweb').tasks()
-                          if t['Status']['State'] == 'running']) == 3)
-    dn.client('worker1').containers.run(dn.test_image, detach=True, ports={'80/tcp': 18082})
-    assert os.path.exists(dn.inventory)
-    assert other_lab_names(set()) >= {dn.name}
-    proc = dn.down()
-    assert proc.returncode == 0, proc.stderr
-    assert not os.path.exists(dn.inventory)
-    snap.assert_unchanged(before)
+             lambda: len([t for t in swarm.services.get('dnweb').tasks()
+                          if t['Status']['State'] == 'running']) == members)
+    lab.client(lab.names('swarm_workers')[0]).containers.run(lab.test_image, detach=True,
+                                                             ports={'80/tcp': 18082})
+    assert os.path.exists(lab.inventory)
+    assert other_lab_names(set()) >= {lab.name}
+    down = lab.down()
+    assert down.returncode == 0, down.stderr
+    assert not os.path.exists(lab.inventory)
+    lab.snapshotter.assert_unchanged(lab.before)
 
 
 # --------------------------------------------------------------------------
@@ -300,15 +410,12 @@ def test_host_nodes_form_a_swarm(lab_host):
         service.remove()
 
 
-def test_host_down_leaves_nothing_behind(lab_factory):
-    hd = lab_factory('hd', 1, 1, kind='host', up=False)
-    snap = Snapshotter(hd.name)
-    before = snap()
-    hd.up()
-    assert all(n['running'] for n in hd.nodes)
-    mgr = form_swarm(hd, hd.names())
-    hd.client('worker1').containers.run(hd.test_image, detach=True, ports={'80/tcp': 18084})
-    assert len(mgr.nodes.list()) == 2
-    proc = hd.down()
-    assert proc.returncode == 0, proc.stderr
-    snap.assert_unchanged(before)
+def test_host_down_leaves_nothing_behind(lab_host):
+    """The last host-kind test: a swarm and a container with a published
+    port on the module's host lab, then down and the snapshot comparison."""
+    form_swarm(lab_host, lab_host.names())
+    lab_host.client(lab_host.names('swarm_workers')[0]).containers.run(lab_host.test_image, detach=True,
+                                                                       ports={'80/tcp': 18084})
+    down = lab_host.down()
+    assert down.returncode == 0, down.stderr
+    lab_host.snapshotter.assert_unchanged(lab_host.before)
