@@ -27,14 +27,14 @@ options:
     type: str
   api_version:
     description:
-      - Docker Engine API version to speak, or V(auto) to negotiate it.
+      - Docker Engine API version to speak (C(MAJOR.MINOR), 1.41 or later), or V(auto) to negotiate it.
       - If not set, E(DOCKER_API_VERSION) is used, else V(auto).
     type: str
     default: auto
     aliases: [docker_api_version]
   timeout:
     description:
-      - Seconds to wait for one Engine API response.
+      - Seconds to wait for one Engine API response; more than 0.
       - If not set, E(DOCKER_TIMEOUT) is used, else V(60).
     type: int
     default: 60
@@ -66,6 +66,8 @@ options:
     description:
       - Talk TLS to the engine and check its certificate against O(ca_path).
       - If not set, E(DOCKER_TLS_VERIFY) is used.
+      - O(ca_path) is used even when E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) is set, and O(tls) without
+        O(validate_certs) does not check the certificate whatever those variables say.
     type: bool
     default: false
     aliases: [tls_verify]
@@ -79,6 +81,8 @@ requirements:
   - Docker Engine API >= 1.41 (Docker Engine 20.10 or later).
 notes:
   - Connection options can be set once for all modules of this collection with C(module_defaults) and the action group C(group/nativeswarm.cluster.docker).
+  - Options are checked before the engine is contacted; an engine that cannot be reached is reported in words (no socket at that path,
+    connection refused, certificate not accepted, no answer within O(timeout) seconds...), never with a traceback.
 """
 
     ATTRIBUTES = r"""

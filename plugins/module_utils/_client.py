@@ -15,8 +15,13 @@ bodies directly (so it works the same with the SDK that Debian 12 ships,
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import socket
+import ssl
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -44,6 +49,9 @@ except ImportError:  # pragma: no cover - depends on the host
         pass
 
 MIN_SDK_VERSION = (5, 0, 0)
+# seconds a manager may answer "no leader" before its swarm counts as having
+# lost quorum (a leader election takes a few)
+ELECTION_GRACE = 6
 MIN_API_VERSION = (1, 41)
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
 
@@ -82,6 +90,28 @@ def version_tuple(text):
     return tuple(int(p) for p in str(text).split('.') if p.isdigit())
 
 
+def timeout_param(value):
+    """The ``timeout`` option checked: seconds, more than 0 (60 when unset)."""
+    if value is None:
+        return 60
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError('timeout must be a number of seconds greater than 0, not %r' % (value,))
+    return value
+
+
+def api_version_param(value):
+    """The ``api_version`` option checked: 'auto' or MAJOR.MINOR."""
+    text = str(value).strip() if value is not None else ''
+    if not text or text.lower() == 'auto':
+        return 'auto'
+    if not re.match(r'^[0-9]+\.[0-9]+$', text):
+        raise ValueError("api_version must be 'auto' or an Engine API version such as 1.41, not %r" % (value,))
+    if version_tuple(text) < MIN_API_VERSION:
+        raise ValueError('api_version %s is older than the Engine API %s this collection needs; use auto or %s or later'
+                         % (text, '.'.join(map(str, MIN_API_VERSION)), '.'.join(map(str, MIN_API_VERSION))))
+    return text
+
+
 def connection_params(params):
     """Pure: resolve the connection options (DOCKER_CERT_PATH defaults, TLS
     switch) into keyword arguments for the SDK, or raise ValueError."""
@@ -94,8 +124,8 @@ def connection_params(params):
             value = os.path.join(cert_dir, default_name)
         files[opt] = value
     use_tls = bool(params.get('tls') or params.get('validate_certs'))
-    result = dict(base_url=host, version=params.get('api_version') or 'auto',
-                  timeout=params.get('timeout') or 60, tls=None)
+    result = dict(base_url=host, version=api_version_param(params.get('api_version')),
+                  timeout=timeout_param(params.get('timeout')), tls=None)
     if host.startswith('https://'):
         use_tls = True
     if not use_tls:
@@ -125,6 +155,124 @@ class EngineError(Exception):
         super().__init__(message)
         self.status = status
 
+    @property
+    def no_leader(self):
+        """The manager answered that its swarm has no leader: quorum is lost
+        (or a leader election is under way)."""
+        return 'does not have a leader' in str(self).lower()
+
+
+def _exception_chain(exc):
+    """``exc`` and every exception behind it: causes, contexts, urllib3's
+    ``reason`` and exceptions passed as arguments (requests and urllib3 wrap
+    the socket or TLS error that really happened several layers deep)."""
+    seen, todo = [], [exc]
+    while todo:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend([getattr(current, 'reason', None), current.__cause__, current.__context__])
+        todo.extend(arg for arg in getattr(current, 'args', ()) if isinstance(arg, BaseException))
+    return seen
+
+
+# OpenSSL reasons (ssl.SSLError.reason) -> what to check, in words
+SSL_REASONS = (
+    (('PEM_LIB', 'NO_START_LINE', 'BAD_BASE64_DECODE', 'BAD_END_LINE', 'NO_CERTIFICATE_OR_CRL_FOUND'),
+     'a certificate or key file could not be read as PEM: check that ca_path and client_cert hold PEM '
+     'certificates and client_key the PEM private key of client_cert'),
+    (('KEY_VALUES_MISMATCH',),
+     'client_key is not the private key of client_cert'),
+    (('WRONG_VERSION_NUMBER', 'RECORD_LAYER_FAILURE', 'HTTP_REQUEST', 'UNKNOWN_PROTOCOL'),
+     'the engine does not talk TLS at that address: drop tls and validate_certs, or use the TLS port (2376)'),
+    (('CERTIFICATE_REQUIRED', 'TLSV13_ALERT_CERTIFICATE_REQUIRED', 'SSLV3_ALERT_BAD_CERTIFICATE',
+      'TLSV1_ALERT_UNKNOWN_CA', 'SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'TLSV1_ALERT_DECRYPT_ERROR'),
+     'the engine did not accept this client: give client_cert and client_key signed by the CA the engine trusts'),
+)
+
+
+def describe_error(exc, timeout=None):
+    """What went wrong on the way to an engine, in words: the socket, TLS or
+    HTTP error found behind ``exc`` (never a Python representation)."""
+    chain = _exception_chain(exc)
+
+    def find(*types):
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    verify = find(ssl.SSLCertVerificationError)
+    if verify is not None:
+        return ("the engine's TLS certificate was not accepted (%s): check ca_path (the CA that signed the "
+                "engine's certificate) and that docker_host names a host the certificate is for"
+                % (getattr(verify, 'verify_message', None) or 'verification failed'))
+    tls = find(ssl.SSLError)
+    if tls is not None:
+        reason = str(getattr(tls, 'reason', None) or '')
+        key = (reason or str(tls)).upper().replace(' ', '_')
+        for reasons, words in SSL_REASONS:
+            if any(r in key for r in reasons):
+                return words
+        return 'the TLS handshake with the engine failed (%s)' % (reason.replace('_', ' ').lower() or 'no reason given')
+    names = ' '.join(type(e).__name__ for e in chain)
+    if find(socket.timeout) is not None or 'Timeout' in names:
+        return ('no answer within %s seconds (timeout): the engine may be overloaded or the address may '
+                'drop packets' % (timeout if timeout is not None else 'the allowed'))
+    missing = find(FileNotFoundError)
+    if missing is not None:
+        return 'there is no socket at that path: is the Docker engine running there, and is docker_host right?'
+    if find(PermissionError) is not None:
+        return ('permission denied: run as root or as a member of the docker group '
+                '(become: true), or check the permissions of the socket')
+    if find(ConnectionRefusedError) is not None:
+        return 'connection refused: nothing listens at that address (engine stopped, or wrong port?)'
+    if find(socket.gaierror) is not None or 'NameResolution' in names:
+        return 'the host name in docker_host cannot be resolved'
+    if find(ConnectionResetError, BrokenPipeError) is not None or 'RemoteDisconnected' in names:
+        return ('the engine closed the connection without an answer (a TLS port talked to without tls or '
+                'validate_certs, or an engine that stopped?)')
+    if find(ValueError) is not None and 'JSONDecodeError' in names:
+        return 'the answer is not JSON: is this the Docker Engine API?'
+    if 'BadStatusLine' in names or 'LineTooLong' in names or 'HTTPException' in names:
+        return ('the answer is not the HTTP the Docker Engine API speaks: is docker_host the engine\'s API '
+                '(not the swarm port 2377 or another service)?')
+    text = ' '.join(str(e) for e in chain).lower()
+    for words, meaning in (('connection refused', 'connection refused: nothing listens at that address (engine '
+                                                  'stopped, or wrong port?)'),
+                           ('no such file', 'there is no socket at that path: is the Docker engine running there, '
+                                            'and is docker_host right?'),
+                           ('permission denied', 'permission denied: run as root or as a member of the docker group '
+                                                 '(become: true), or check the permissions of the socket'),
+                           ('name or service not known', 'the host name in docker_host cannot be resolved'),
+                           ('temporary failure in name resolution', 'the host name in docker_host cannot be resolved')):
+        if words in text:
+            return meaning
+    oserror = next((e for e in chain if isinstance(e, OSError) and e.errno), None)
+    if oserror is not None:
+        return (oserror.strerror or errno.errorcode.get(oserror.errno, 'error %d' % oserror.errno)).lower()
+    for current in chain:
+        if (isinstance(current, DockerException) and not isinstance(current, APIError)
+                and not str(current).startswith('Error while fetching server API version')):
+            # the SDK's own messages are sentences already (bad URL, missing paramiko...)
+            return str(current)
+    return 'the connection failed (%s)' % type(chain[-1]).__name__
+
+
+def _client_class():
+    """docker.APIClient, except that the TLS verification it was set up with
+    wins over REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE: requests otherwise lets
+    those environment variables replace the client's CA (or its verify=False)
+    on every request, so validate_certs would check against another CA and
+    tls would verify after all."""
+
+    class Client(docker.APIClient):
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None:
+                settings['verify'] = self.verify
+            return settings
+
+    return Client
+
 
 class Engine:
     """One Docker engine. Methods map 1:1 to Engine API requests."""
@@ -134,6 +282,7 @@ class Engine:
         self.calls = []
         kwargs = connection_params(params)
         self.url = params.get('docker_host') or DEFAULT_DOCKER_HOST
+        self.timeout = kwargs['timeout']
         tls = kwargs.pop('tls')
         if tls is not None:
             if sdk_version() >= (7, 0, 0):
@@ -145,19 +294,23 @@ class Engine:
             except TLSParameterError as exc:
                 raise ValueError('TLS settings for %s: %s' % (self.url, exc))
         try:
-            self.api = docker.APIClient(**kwargs)
-        except DockerException as exc:
-            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, exc))
+            self.api = _client_class()(**kwargs)
+            api_version = self.api.api_version
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # the SDK wraps whatever failed (socket, TLS, HTTP) when it asks
+            # for the engine's version: say what it was in words
+            raise EngineError('cannot reach the Docker engine at %s: %s'
+                              % (self.url, describe_error(exc, self.timeout)))
         if kwargs['version'] == 'auto':
             self.calls.append('GET /version')
-        if version_tuple(self.api.api_version) < MIN_API_VERSION:
+        if version_tuple(api_version) < MIN_API_VERSION:
             raise EngineError('the Docker engine at %s speaks API %s; this collection needs %s or later'
-                              % (self.url, self.api.api_version, '.'.join(map(str, MIN_API_VERSION))))
+                              % (self.url, api_version, '.'.join(map(str, MIN_API_VERSION))))
 
     def _request(self, method, path, params=None, body=None, json=True):
         self.calls.append('%s %s' % (method.upper(), path))
-        url = self.api._url(path)
         try:
+            url = self.api._url(path)
             if method == 'get':
                 response = self.api._get(url, params=params)
             elif method == 'delete':
@@ -168,12 +321,19 @@ class Engine:
         except APIError as exc:
             detail = exc.explanation or str(exc)
             status = exc.response.status_code if exc.response is not None else None
-            raise EngineError('%s %s on %s: %s' % (method.upper(), path, self.url, detail), status)
-        except RequestException as exc:
-            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, exc))
-        if json and response.content:
+            if isinstance(detail, bytes):
+                detail = detail.decode('utf-8', 'replace')
+            raise EngineError('%s %s on %s: %s' % (method.upper(), path, self.url, str(detail).strip()), status)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # anything else from the SDK, requests, urllib3, ssl or the socket
+            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, describe_error(exc, self.timeout)))
+        if not json or not response.content:
+            return response.text
+        try:
             return response.json()
-        return response.text
+        except ValueError:
+            raise EngineError('%s %s on %s: the answer is not JSON; is this the Docker Engine API?'
+                              % (method.upper(), path, self.url))
 
     # -- engine ---------------------------------------------------------
     def info(self):
@@ -227,6 +387,22 @@ class Engine:
         return self._request('get', '/tasks', params=_filters(filters))
 
 
+def nodes_unless_leaderless(engine, grace=ELECTION_GRACE):
+    """``engine.nodes()``, or None when the swarm has no leader: read again
+    for ``grace`` seconds first, so that a leader election (a few seconds
+    without a leader) is not taken for lost quorum."""
+    deadline = time.time() + grace
+    while True:
+        try:
+            return engine.nodes()
+        except EngineError as exc:
+            if not exc.no_leader:
+                raise
+            if time.time() >= deadline:
+                return None
+        time.sleep(1)
+
+
 def _filters(filters):
     if not filters:
         return None
@@ -256,6 +432,16 @@ def connect(module, params=None, label='engine'):
         return Engine(params if params is not None else module.params, label=label)
     except (ValueError, EngineError) as exc:
         module.fail_json(msg='%s: %s' % (label, exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg='%s: cannot set up the connection: %s' % (label, describe_error(exc)),
+                         exception=traceback.format_exc())
+
+
+def _module_exit(exc):
+    """Whether ``exc`` was raised by the module's own fail_json or exit_json
+    (they end the process; a test harness may make them raise instead)."""
+    return any(frame.f_code.co_name.endswith(('fail_json', 'exit_json'))
+               for frame, _line in traceback.walk_tb(exc.__traceback__))
 
 
 def exit_with(module, work, failures=()):
@@ -268,4 +454,13 @@ def exit_with(module, work, failures=()):
         module.fail_json(msg=str(exc), status=exc.status)
     except failures as exc:  # pylint: disable=catching-non-exception
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if _module_exit(exc):
+            raise
+        # a defect of the module itself: a clean failure all the same; the
+        # traceback goes to the 'exception' key (shown with -vvv)
+        module.fail_json(msg='the module failed unexpectedly (an internal %s); nothing was changed after that '
+                             'point. The traceback is in the result\'s "exception" (shown with -vvv): please '
+                             'report it' % type(exc).__name__,
+                         exception=traceback.format_exc())
     module.exit_json(**result)
