@@ -126,6 +126,8 @@ def connection_params(params):
     use_tls = bool(params.get('tls') or params.get('validate_certs'))
     result = dict(base_url=host, version=api_version_param(params.get('api_version')),
                   timeout=timeout_param(params.get('timeout')), tls=None)
+    if params.get('use_ssh_client'):  # ssh:// through the ssh command (as community.docker)
+        result['use_ssh_client'] = True
     if host.startswith('https://'):
         use_tls = True
     if not use_tls:
