@@ -37,8 +37,8 @@ def create(lab, kind):
     choose_subnet(lab)
     prepare_shared_paths()
     lab.create(kind)
-    lab.save()
     lab.record_creation()
+    lab.save()
     log("created (owner %s)" % lab.owner)
 
 

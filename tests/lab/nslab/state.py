@@ -149,12 +149,16 @@ class Lab:
         """Append "<name> <creation id>" to $NSLAB_RECORD: what a CI run
         takes down when it ends, and nothing else."""
         path = os.environ.get("NSLAB_RECORD")
-        if path:
+        if not path:
+            return
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, ("%s %s\n" % (self.name, self.instance)).encode())
             finally:
                 os.close(fd)
+        except OSError as e:
+            die("cannot record the new lab in NSLAB_RECORD=%s: %s" % (path, e.strerror))
 
     @property
     def kind(self):
