@@ -1,6 +1,9 @@
-# Entry points of the collection's development workflow (root needed for the lab).
+# Entry points of the collection's development workflow.
 #   make demo   install everything, start a 3+2 lab, stand up the swarm, print it
 #   make test   install everything, run every quality gate and test suite
+# Only the lab targets (demo, integration, bench) need root and install system
+# packages (deps); sanity, lint, units and build need neither: python3 with
+# venv (or pip) and git.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,35 +17,45 @@ export PY_COLORS := 0
 
 .PHONY: deps venv link demo demo-down test sanity lint units integration build clean
 
-deps:  ## system packages (Debian/Ubuntu)
+deps:  ## system packages for the lab (Debian/Ubuntu, root)
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v busybox >/dev/null \
 	  && command -v iptables >/dev/null && python3 -c 'import ensurepip' 2>/dev/null && [ -e /usr/lib/python3/dist-packages/docker ] \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	       docker.io iptables iproute2 debootstrap busybox-static python3-venv python3-pip python3-docker git make >/dev/null; }
 
-$(VENV)/.installed: requirements.txt
-	python3 -m venv $(VENV)
+# A virtualenv with pip in $(1), without root: python3's ensurepip where it has
+# one (Debian: python3-venv), else the system's pip (Debian: python3-pip).
+define make-venv
+	@if python3 -c 'import ensurepip' 2>/dev/null; then python3 -m venv $(1); \
+	elif python3 -m pip --version >/dev/null 2>&1; then \
+	  python3 -m venv --without-pip $(1) && python3 -m pip --python $(1)/bin/python install -q pip; \
+	else echo 'make: python3 can make no virtualenv with pip: install python3-venv (Debian/Ubuntu: apt-get install python3-venv, or make deps as root)' >&2; \
+	  exit 1; fi
+endef
+
+$(VENV)/.installed: requirements.txt requirements-gates.txt
+	$(call make-venv,$(VENV))
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-venv: deps $(VENV)/.installed link
+venv: $(VENV)/.installed link
 
 link:  ## the working tree as ansible_collections/nativeswarm/cluster
 	@mkdir -p .ansible/collections/ansible_collections/nativeswarm
 	@ln -sfn ../../../.. .ansible/collections/ansible_collections/nativeswarm/cluster
 
-demo: venv
+demo: deps venv
 	tests/lab/lab up --managers $(MANAGERS) --workers $(WORKERS)
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/site.yml
 
 demo-down:
 	tests/lab/lab down
 
-test: venv sanity lint units integration
+test: deps venv sanity lint units integration
 
 sanity: venv
-	.ci/sanity
+	.ci/sanity $(VENV)
 
 lint: venv
 	$(BIN)/yamllint -s .
@@ -51,14 +64,14 @@ lint: venv
 units: venv
 	$(BIN)/pytest -q tests/unit
 
-integration: venv
+integration: deps venv
 	$(BIN)/pytest -q tests/integration
 
 .PHONY: bench bench-smoke
-bench: venv  ## benchmark against the docker CLI and community.docker (own lab; ~15 min): bench/results/latest.{json,png}
+bench: deps venv  ## benchmark against the docker CLI and community.docker (own lab; ~15 min): bench/results/latest.{json,png}
 	$(PY) -m bench
 
-bench-smoke: venv  ## P1 and P2 once (~1.5 min); also run by `make integration` (tests/integration/test_bench_smoke.py)
+bench-smoke: deps venv  ## P1 and P2 once (~1.5 min); also run by `make integration` (tests/integration/test_bench_smoke.py)
 	$(PY) -m bench --smoke
 
 build: venv
