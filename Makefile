@@ -8,6 +8,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# the oldest ansible-core the collection claims (meta/runtime.yml): units and
+# sanity run on it too, from its own virtualenv
+ANSIBLE_OLDEST := 2.17
+VENV_OLDEST := build/venv-$(ANSIBLE_OLDEST)
 MANAGERS ?= 3
 WORKERS ?= 2
 COLLECTION_TREE := build/ansible_collections/nativeswarm/cluster
@@ -15,7 +19,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.ansible/collections
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: deps venv link demo demo-down test sanity lint units integration build clean
+.PHONY: deps venv venv-oldest link demo demo-down test sanity lint units integration build clean
 
 deps:  ## system packages for the lab (Debian/Ubuntu, root)
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v busybox >/dev/null \
@@ -39,7 +43,15 @@ $(VENV)/.installed: requirements.txt requirements-gates.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
+$(VENV_OLDEST)/.installed: requirements-$(ANSIBLE_OLDEST).txt requirements-gates.txt
+	$(call make-venv,$(VENV_OLDEST))
+	$(VENV_OLDEST)/bin/pip install -q --upgrade pip
+	$(VENV_OLDEST)/bin/pip install -q -r requirements-$(ANSIBLE_OLDEST).txt
+	touch $@
+
 venv: $(VENV)/.installed link
+
+venv-oldest: $(VENV_OLDEST)/.installed link
 
 link:  ## the working tree as ansible_collections/nativeswarm/cluster
 	@mkdir -p .ansible/collections/ansible_collections/nativeswarm
@@ -52,17 +64,19 @@ demo: deps venv
 demo-down:
 	tests/lab/lab down
 
-test: deps venv sanity lint units integration
+test: deps venv venv-oldest sanity lint units integration
 
-sanity: venv
+sanity: venv venv-oldest  ## ansible-test sanity on the newest ansible-core and on the oldest claimed
 	.ci/sanity $(VENV)
+	.ci/sanity $(VENV_OLDEST)
 
 lint: venv
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --profile production
 
-units: venv
+units: venv venv-oldest  ## the unit tests on the newest ansible-core and on the oldest claimed
 	$(BIN)/pytest -q tests/unit
+	$(VENV_OLDEST)/bin/pytest -q tests/unit
 
 integration: deps venv
 	$(BIN)/pytest -q tests/integration
