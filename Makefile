@@ -70,9 +70,9 @@ sanity: venv venv-oldest  ## ansible-test sanity on the newest ansible-core and 
 	.ci/sanity $(VENV)
 	.ci/sanity $(VENV_OLDEST)
 
-lint: venv
+lint: venv  ## ansible-lint runs ansible-* from PATH: the virtualenv's first
 	$(BIN)/yamllint -s .
-	$(BIN)/ansible-lint --profile production
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --profile production
 
 units: venv venv-oldest  ## the unit tests on the newest ansible-core and on the oldest claimed
 	$(BIN)/pytest -q tests/unit
