@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from urllib.parse import urlparse
 
 NS = 1000000000
 
@@ -73,6 +74,8 @@ def desired_spec(params):
         value = params.get(option)
         if value is None:
             continue
+        if option == 'labels':
+            value = cluster_labels(value)
         wanted[path] = value * factor if factor else value
     if params.get('external_cas') is not None:
         wanted[('CAConfig', 'ExternalCAs')] = external_cas_spec(params['external_cas'])
@@ -105,6 +108,93 @@ def merged_spec(actual_spec, wanted):
     for path, value in wanted.items():
         _set(spec, path, value)
     return spec
+
+
+# smallest value that makes sense for docker_swarm's numeric options
+SETTING_MINIMUM = {
+    'snapshot_interval': 0, 'keep_old_snapshots': 0, 'log_entries_for_slow_followers': 0,
+    'heartbeat_tick': 1, 'election_tick': 1, 'dispatcher_heartbeat_period': 0,
+    'task_history_retention_limit': 0, 'node_cert_expiry': 0, 'data_path_port': 0, 'subnet_size': 1,
+    'wait_timeout': 0,
+}
+# what a swarm uses when its spec leaves the Raft ticks out (swarm init's defaults)
+RAFT_TICK_DEFAULTS = {'HeartbeatTick': 1, 'ElectionTick': 10}
+
+
+def cluster_labels(labels):
+    """Cluster labels as the Engine API takes them: strings. Numbers and
+    booleans become the text the docker CLI would send for ``key=value``
+    (``1`` -> ``'1'``, ``true`` -> ``'true'``); PlanError for a label
+    without a key or without a value, or with a list or a mapping as value."""
+    result, problems = {}, []
+    for key, value in (labels or {}).items():
+        key = '' if key is None else str(key)
+        if not key.strip():
+            problems.append('a label has an empty key')
+        elif value is None:
+            problems.append("label %r has no value (None); give it one ('' for an empty value)" % key)
+        elif isinstance(value, bool):
+            result[key] = 'true' if value else 'false'
+        elif isinstance(value, (str, int, float)):
+            result[key] = str(value)
+        else:
+            problems.append('label %r has a %s as value; label values are text'
+                            % (key, 'list' if isinstance(value, (list, tuple)) else 'mapping'))
+    if problems:
+        raise PlanError('labels: ' + '; '.join(problems))
+    return result
+
+
+def check_settings(params):
+    """Checks of docker_swarm's options that need nothing but the options;
+    run before anything is read or changed. PlanError names every problem."""
+    problems = []
+    for option, minimum in sorted(SETTING_MINIMUM.items()):
+        value = params.get(option)
+        if value is not None and value < minimum:
+            problems.append('%s must be %s, not %d' % (option, 'at least %d' % minimum if minimum else '0 or more',
+                                                      value))
+    heartbeat, election = params.get('heartbeat_tick'), params.get('election_tick')
+    if heartbeat is not None and election is not None and heartbeat >= 1 and election <= heartbeat:
+        problems.append('election_tick (%d) must be greater than heartbeat_tick (%d)' % (election, heartbeat))
+    for ca in params.get('external_cas') or []:
+        url = ca.get('url') or ''
+        parsed = urlparse(url)
+        if parsed.scheme not in ('http', 'https') or not parsed.netloc or not parsed.hostname:
+            problems.append('external_cas: %r is not an http(s) URL (like https://ca.example.com:8888/api/v1/cfssl/sign)'
+                            % url)
+    if params.get('labels') is not None:
+        try:
+            cluster_labels(params['labels'])
+        except PlanError as err:
+            problems.append(str(err))
+    if problems:
+        raise PlanError('; '.join(problems))
+
+
+def check_spec(params, actual_spec):
+    """Checks that need the cluster's current settings (``actual_spec``: the
+    cluster spec from GET /swarm, or None for a swarm about to be made);
+    PlanError when the resulting settings would make no sense."""
+    raft = _get(actual_spec, ('Raft',)) or {}
+    heartbeat, election = params.get('heartbeat_tick'), params.get('election_tick')
+    if heartbeat is not None or election is not None:
+        now_heartbeat = raft.get('HeartbeatTick') or RAFT_TICK_DEFAULTS['HeartbeatTick']
+        now_election = raft.get('ElectionTick') or RAFT_TICK_DEFAULTS['ElectionTick']
+        new_heartbeat = now_heartbeat if heartbeat is None else heartbeat
+        new_election = now_election if election is None else election
+        if new_election <= new_heartbeat:
+            raise PlanError('election_tick must be greater than heartbeat_tick: this would make them %d and %d '
+                            '(the %s has %d and %d); set both'
+                            % (new_election, new_heartbeat, 'swarm' if actual_spec else 'default',
+                               now_election, now_heartbeat))
+    if params.get('rotate_unlock_key'):
+        autolock = params.get('autolock_managers')
+        if autolock is None:
+            autolock = bool(_get(actual_spec, ('EncryptionConfig', 'AutoLockManagers')))
+        if not autolock:
+            raise PlanError('rotate_unlock_key: this swarm is not autolocked, so it has no unlock key to rotate; '
+                            'set autolock_managers=true (in the same task is fine) or leave rotate_unlock_key out')
 
 
 def pem_digest(pem):
@@ -307,25 +397,37 @@ def normal_addr(addr, port=2377):
     return addr if ':' in addr else '%s:%d' % (addr, port)
 
 
-def membership(local, remote_addrs, manager_node_ids=None, trust_root=None, token=None):
+def membership(local, remote_addrs, manager_node_ids=None, trust_root=None, token=None, own_cluster=None,
+               target_clusters=None):
     """'same' when this active node belongs to the cluster named by the join
     request, else 'other'. The best evidence available wins: the manager's
-    node list, then the CA digest in the token, then the manager addresses."""
+    node list, then the CA digest in the token, then the cluster IDs (this
+    node's, ``own_cluster``, against those the managers at the requested
+    addresses name in their certificates, ``target_clusters``), then the
+    manager addresses."""
     if manager_node_ids is not None:
         return 'same' if local['node_id'] in manager_node_ids else 'other'
     if trust_root and token:
         return 'same' if pem_digest(trust_root) == token_digest(token) else 'other'
+    if own_cluster and target_clusters:
+        return 'same' if own_cluster in target_clusters else 'other'
     wanted = set(normal_addr(a) for a in remote_addrs or [])
     known = set(normal_addr(a) for a in local['remote_managers'] if a)
     return 'same' if wanted & known else 'other'
 
 
 def plan_membership(state, local, role=None, same_cluster=None, force=False, unlock_key=None,
-                    nodes=None, allow_even=False):
+                    nodes=None, allow_even=False, via_manager=True):
     """First-level actions for docker_swarm: a list of action names.
 
     ``local`` comes from :func:`local_state`; ``nodes`` is the cluster's node
-    list seen from a manager (needed for guarded manager changes)."""
+    list seen from a manager (needed for guarded manager changes);
+    ``via_manager`` tells whether a connection to a manager of the swarm to
+    join was given (needed to promote this node, and to check a join
+    token's role before this node leaves another swarm for it).
+
+    A join is checked further by :func:`join_request` and
+    :func:`join_targets` before any of these actions is carried out."""
     current = local['state']
     if current == 'locked':
         if unlock_key:
@@ -339,8 +441,15 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
             return ['leave_force']
         if force:
             return ['leave_force', 'join' if state == 'join' else 'init']
-        raise PlanError('this node is in swarm state %r (%s); fix it or use force to leave first'
-                        % (current, local.get('error') or 'no error reported'))
+        goal = 'join' if state == 'join' else 'initialize a swarm'
+        if current == 'pending':
+            raise PlanError("this node is in swarm state 'pending': an earlier join has not completed and its engine "
+                            'keeps trying to reach %s in the background. Run again with force=true to give that '
+                            'attempt up and %s, or with state=absent to only give it up'
+                            % (', '.join(a for a in local['remote_managers'] if a) or 'the managers', goal))
+        raise PlanError("this node is in swarm state 'error' (%s). Run again with force=true to leave that "
+                        'broken membership and %s, or with state=absent to only leave it'
+                        % (local.get('error') or 'its engine gives no detail', goal))
     if state == 'absent':
         if current == 'inactive':
             return []
@@ -365,6 +474,13 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
             raise PlanError('this node is already a member of another swarm (managers %s); '
                             'use force to leave it and join this one'
                             % (', '.join(local['remote_managers']) or 'unknown'))
+        if not via_manager:
+            raise PlanError('this node is an active member of another swarm (managers %s). Leaving it to join '
+                            'this one needs manager (a connection to a manager of the swarm to join), so that '
+                            'the join is known to work before this node leaves: without one the role of '
+                            'join_token cannot be checked. Set manager, or make this node leave first '
+                            '(state=absent, force=true) and join afterwards; nothing was changed'
+                            % (', '.join(local['remote_managers']) or 'unknown'))
         return ['leave_force', 'join']
     current_role = MANAGER_ROLE if local['manager'] else WORKER_ROLE
     if role == current_role:
@@ -372,7 +488,120 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
     if role == WORKER_ROLE:
         quorum_guard(nodes or [], [local['node_id']], allow_even=allow_even)
         return ['demote']
+    if not via_manager:
+        raise PlanError('this node is a worker of the swarm; promoting it needs manager (a connection to a '
+                        'manager of the swarm)')
     return ['promote']
+
+
+def join_request(role, token=None, remote_addrs=None, cluster=None, manager_nodes=None):
+    """The token and addresses a join will use, checked before anything changes.
+
+    ``cluster`` is GET /swarm of the manager given as ``manager`` (None
+    without one). With it the token is checked to be a current token of that
+    swarm and of ``role``, and a missing token or address list is taken from
+    it (the addresses of the reachable managers in ``manager_nodes``).
+    Returns {'token', 'addrs' (host:port), 'cluster_id' (None when unknown),
+    'role_checked'}; PlanError when the join cannot work."""
+    if cluster is not None:
+        tokens = cluster.get('JoinTokens') or {}
+        if token:
+            if token not in tokens.values():
+                trust_root = (cluster.get('TLSInfo') or {}).get('TrustRoot') or ''
+                if token_digest(token) != pem_digest(trust_root):
+                    raise PlanError('join_token belongs to another swarm than the one the manager leads')
+                raise PlanError('join_token is not a current token of this swarm (rotated?)')
+            if token != tokens.get(role.capitalize()):
+                raise PlanError('join_token is a %s token, but role=%s'
+                                % (WORKER_ROLE if role == MANAGER_ROLE else MANAGER_ROLE, role))
+        token = token or tokens.get(role.capitalize())
+        if not remote_addrs:
+            remote_addrs = [n['ManagerStatus']['Addr'] for n in manager_nodes or []
+                            if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable'
+                            and n['ManagerStatus'].get('Addr')]
+            if not remote_addrs:
+                raise PlanError('the manager lists no reachable manager to join through: set remote_addrs')
+    if not token and not remote_addrs:
+        raise PlanError('nothing to join with: set manager (a connection to a manager of the swarm to join: the '
+                        'token and the addresses are read from it), or join_token and remote_addrs')
+    if not token:
+        raise PlanError('no join_token and no manager to fetch one from: set manager (or join_token)')
+    if not remote_addrs:
+        raise PlanError('no remote_addrs and no manager to learn them from: set remote_addrs or manager')
+    token_digest(token)
+    return dict(token=token, addrs=[normal_addr(a) for a in remote_addrs],
+                cluster_id=(cluster or {}).get('ID') or None, role_checked=cluster is not None)
+
+
+def join_targets(request, probes):
+    """Check what the join's addresses answered and order them for the join.
+
+    ``probes`` are what each address of ``request['addrs']`` said about
+    itself (``_swarm_probe.probe``: error, manager, cluster_id, root_ca), or
+    None when they were not asked. The engine joins through the first
+    address only: answering managers of the right swarm go first. PlanError
+    when no address answers, none is a swarm manager, they lead to different
+    swarms or to another swarm than the manager leads, or the token's CA
+    digest is not the root CA of the swarm they serve.
+    Returns {'addrs', 'cluster_id', 'warnings'}."""
+    if probes is None:
+        return dict(addrs=list(request['addrs']), cluster_id=request['cluster_id'], warnings=[])
+    silent = [p for p in probes if p['error']]
+    answering = [p for p in probes if not p['error']]
+    if not answering:
+        raise PlanError('no swarm manager answers at %s from the host this module runs on (%s): check remote_addrs '
+                        '(managers with their swarm port, 2377 by default), that those managers run and that the '
+                        'port is open to this host; nothing was changed'
+                        % (', '.join(p['addr'] for p in probes), '; '.join('%s: %s' % (p['addr'], p['error'])
+                                                                           for p in silent)))
+    others = [p for p in answering if p['manager'] is False]
+    candidates = ([p for p in answering if p['manager'] is True]
+                  + [p for p in answering if p['manager'] is None])
+    if not candidates:
+        raise PlanError('%s answer%s but %s not a swarm manager (a swarm manager answers with TLS and a '
+                        'swarm-manager certificate): check remote_addrs; nothing was changed'
+                        % (', '.join(p['addr'] for p in others), '' if len(others) > 1 else 's',
+                           'are' if len(others) > 1 else 'is'))
+    clusters = {}
+    for p in candidates:
+        if p['cluster_id']:
+            clusters.setdefault(p['cluster_id'], []).append(p['addr'])
+    target = request['cluster_id']
+    strangers = ['%s (swarm %s)' % (addr, c) for c, addrs in sorted(clusters.items()) if c != target for addr in addrs]
+    if target and strangers:
+        raise PlanError('remote_addrs are not all managers of the swarm the manager leads (%s): %s; check '
+                        'remote_addrs; nothing was changed' % (target, ', '.join(strangers)))
+    if len(clusters) > 1:
+        raise PlanError('remote_addrs lead to different swarms (%s): give managers of one swarm; nothing was changed'
+                        % '; '.join('%s: %s' % (c, ', '.join(addrs)) for c, addrs in sorted(clusters.items())))
+    digest = token_digest(request['token'])
+    foreign = [p['addr'] for p in candidates if p['root_ca'] and pem_digest(p['root_ca']) != digest]
+    if foreign:
+        raise PlanError('join_token belongs to another swarm than the managers at %s (its CA digest is not that of '
+                        'their root CA): use a token of their swarm; nothing was changed' % ', '.join(foreign))
+    warnings = ['%s does not answer from the host this module runs on (%s); joining through %s'
+                % (p['addr'], p['error'], candidates[0]['addr']) for p in silent]
+    warnings += ['%s answers but is not a swarm manager; joining through %s' % (p['addr'], candidates[0]['addr'])
+                 for p in others]
+    return dict(addrs=[p['addr'] for p in candidates + silent + others], warnings=warnings,
+                cluster_id=target or (list(clusters)[0] if clusters else None))
+
+
+def join_failure_advice(reason, target, checked_from_here=False):
+    """The next step after a join the engine refused or could not complete
+    (``reason``: the engine's message)."""
+    text = reason.lower()
+    if 'valid join token' in text:
+        return ('Next: join_token is not a current token of that swarm (rotated?): read the current one on a '
+                'manager (or set manager to have it fetched), then run this again.')
+    if 'does not match fingerprint' in text:
+        return ('Next: join_token belongs to another swarm than the managers at %s: use a token of theirs (or set '
+                'manager), then run this again.' % target)
+    if 'timeout was reached' in text or 'timed out' in text or 'unavailable' in text or 'connection' in text:
+        return ('Next: check that this node itself reaches %s on that TCP port (firewall, routing, '
+                'advertise_addr/listen_addr)%s, then run this again.'
+                % (target, '; the host this module runs on does' if checked_from_here else ''))
+    return 'Next: check join_token, remote_addrs and the engine log of this node, then run this again.'
 
 
 def membership_view(local):

@@ -19,6 +19,12 @@ description:
   - Keeps the cluster settings (Raft, dispatcher, CA, autolock, labels) as asked, rotates join tokens, the unlock
     key and the root CA, and unlocks a locked manager after an engine restart.
   - Demoting or removing a manager is guarded by quorum (see O(allow_even_managers) and O(force)).
+  - Validates, plans, then acts. Every option is checked, and a join's token, addresses and target swarm are
+    checked (see O(probe_remote_addrs)), before the first step that changes the node; a plan that cannot finish
+    does not start, also in check mode.
+  - A join the engine cannot complete (it gives up after its own 20 seconds and would go on trying in the
+    background, leaving the node in swarm state C(pending)) is undone; the node gives the attempt up and the
+    failure says in which state it is and what to check.
   - Runs against the engine of the node it manages (O(docker_host)).
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
@@ -44,19 +50,32 @@ options:
     default: worker
   remote_addrs:
     description:
-      - Addresses (C(host) or C(host:port)) of managers of the swarm to join.
+      - Addresses (C(host) or C(host:port), port 2377 by default) of managers of the swarm to join.
       - Defaults to the addresses of the reachable managers that O(manager) knows.
+      - The engine joins through the first address only; the module puts the addresses that answer as managers of
+        the right swarm first (see O(probe_remote_addrs)).
     type: list
     elements: str
   join_token:
     description:
       - Token to join with. Leave it out to have the module fetch the right one from O(manager).
+      - With O(manager), the token is checked before joining to be a current token of the swarm the manager leads
+        and of O(role).
+      - Without O(manager), the swarm the token belongs to is checked before joining against the root CA the
+        managers at O(remote_addrs) serve, but its role cannot be known; a token carries the digest of its swarm's
+        CA and a secret, not its role, and only a manager can tell. A node that joins with the other kind of token
+        leaves again, and the failure names the node entry that stays behind in the swarm's node list (Down) and
+        the command that removes it from a manager. Give O(manager) to rule this out.
     type: str
   manager:
     description:
       - How to reach a manager of the swarm to join, with the same keys as this module's connection options.
       - Used to fetch the join token, to check that this node is in the right cluster, and to promote or demote
         it.
+      - Needed to promote this node, and to leave another swarm for this one (O(force)), so that the join token's
+        role is checked before this node leaves.
+      - When a join through it fails after the node got an entry in the node list, the entry is removed through
+        the manager.
     type: dict
     suboptions:
       docker_host:
@@ -113,7 +132,7 @@ options:
     type: str
   data_path_port:
     description:
-      - UDP port for VXLAN data traffic. Set at initialization only.
+      - UDP port for VXLAN data traffic; 0 or more. Set at initialization only.
     type: int
   default_addr_pool:
     description:
@@ -122,7 +141,7 @@ options:
     elements: str
   subnet_size:
     description:
-      - Prefix length of each network allocated from O(default_addr_pool). Set at initialization only.
+      - Prefix length of each network allocated from O(default_addr_pool); at least 1. Set at initialization only.
     type: int
   availability:
     description:
@@ -130,28 +149,31 @@ options:
     type: str
     choices: [active, pause, drain]
   snapshot_interval:
-    description: Raft log entries between snapshots.
+    description: Raft log entries between snapshots; 0 or more.
     type: int
   keep_old_snapshots:
-    description: Raft snapshots kept besides the current one.
+    description: Raft snapshots kept besides the current one; 0 or more.
     type: int
   log_entries_for_slow_followers:
-    description: Raft log entries kept to sync slow followers after a snapshot.
+    description: Raft log entries kept to sync slow followers after a snapshot; 0 or more.
     type: int
   heartbeat_tick:
-    description: Raft ticks between heartbeats.
+    description: Raft ticks between heartbeats; at least 1.
     type: int
   election_tick:
-    description: Raft ticks without a leader before an election.
+    description:
+      - Raft ticks without a leader before an election.
+      - Must be greater than O(heartbeat_tick); when only one of the two is given, the other is the swarm's
+        current value (1 and 10 for a new swarm).
     type: int
   dispatcher_heartbeat_period:
-    description: Seconds between node heartbeats to the dispatcher.
+    description: Seconds between node heartbeats to the dispatcher; 0 or more.
     type: int
   task_history_retention_limit:
-    description: Finished tasks kept per service slot.
+    description: Finished tasks kept per service slot; 0 or more.
     type: int
   node_cert_expiry:
-    description: Validity of node certificates, in seconds.
+    description: Validity of node certificates, in seconds; 0 or more.
     type: int
   external_cas:
     description:
@@ -160,7 +182,7 @@ options:
     elements: dict
     suboptions:
       url:
-        description: URL of the CA's signing endpoint.
+        description: URL of the CA's signing endpoint, an V(http://) or V(https://) URL.
         type: str
         required: true
       protocol:
@@ -190,6 +212,9 @@ options:
   labels:
     description:
       - Labels of the cluster (replaces all of them).
+      - Values are text; numbers and booleans are turned into text as the docker CLI sends them (V(1) becomes
+        V("1"), V(true) becomes V("true")). A label without a key or with no value (V(null)) is refused; use
+        V("") for an empty value.
     type: dict
   rotate_worker_token:
     description: Rotate the worker join token; the old one stops working. Always a change.
@@ -200,7 +225,9 @@ options:
     type: bool
     default: false
   rotate_unlock_key:
-    description: Rotate the unlock key of an autolocked swarm. Always a change.
+    description:
+      - Rotate the unlock key of an autolocked swarm. Always a change.
+      - Refused when the swarm is not autolocked and O(autolock_managers=true) is not given with it.
     type: bool
     default: false
   rotate_ca:
@@ -228,21 +255,39 @@ options:
     default: false
   force:
     description:
-      - With O(state=join), leave another swarm this node is in before joining.
+      - With O(state=join), leave another swarm this node is in before joining (needs O(manager)), or give up a
+        join that has not completed (swarm state C(pending) or C(error)).
       - With O(state=absent), leave without the quorum guard (the last manager's leave destroys the swarm).
     type: bool
     default: false
   wait_timeout:
     description:
-      - Seconds to wait for a join, promotion or demotion to take effect on this node.
+      - Seconds to wait for a join, promotion or demotion to take effect on this node; 0 or more.
     type: int
     default: 60
+  probe_remote_addrs:
+    description:
+      - Before a join, and to tell whether an active node is in the requested swarm when the addresses alone do
+        not show it, connect from the host this module runs on to the swarm port of every address of
+        O(remote_addrs) (5 seconds at most each, all at once) and ask it who it is. A swarm manager answers with
+        TLS and a certificate naming the cluster ID (O) and its role (OU C(swarm-manager)), and serves its
+        swarm's root CA, whose digest a join token carries.
+      - The join is refused before anything changes when no address answers, none is a swarm manager, they lead
+        to different swarms or to another swarm than O(manager), or the token belongs to another swarm.
+      - Set V(false) when the host this module runs on cannot reach the managers' swarm port although the node
+        can (for example the module runs on a controller and manages the node through a TCP O(docker_host)). The
+        engine then is the only check, and a join it cannot complete is still undone.
+    type: bool
+    default: true
 notes:
   - The unlock key, join tokens and CA key are never returned or logged unless asked for (O(return_join_tokens),
     O(return_unlock_key)).
   - O(data_path_port), O(default_addr_pool) and O(subnet_size) are set at initialization only; a difference on an
     existing swarm is reported as a warning.
   - A node that left stays in the node list as C(down); remove it with M(nativeswarm.cluster.docker_swarm_node).
+  - When a join fails, the failure says which swarm state the node is in afterwards, whether it left a node entry
+    in the swarm's node list and how to remove it, and what to check next. The result's C(changed) is true only
+    when the node or the swarm differs from before the task.
 seealso:
   - module: nativeswarm.cluster.docker_swarm_node
   - module: nativeswarm.cluster.docker_swarm_info
@@ -356,7 +401,9 @@ unlock_key:
   type: str
   sample: SWMKEY-1-xxxx
 api_calls:
-  description: Engine API requests the module made, in order.
+  description:
+    - Engine API requests the module made, in order (those to O(manager) prefixed with C(manager:)), then the
+      swarm ports it probed (C(probe host:port), see O(probe_remote_addrs)).
   returned: when O(debug=true)
   type: list
   elements: str
@@ -366,13 +413,16 @@ api_calls:
 import time
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    CONNECTION_SUBOPTIONS, connect, exit_with, new_module)
+    CONNECTION_SUBOPTIONS, EngineError, connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, desired_spec, local_state, membership, membership_after, membership_view, merged_spec,
-    normal_addr, plan_membership, same_pem, spec_changes, token_digest, pem_digest, MANAGER_ROLE, WORKER_ROLE)
+    PlanError, check_settings, check_spec, desired_spec, join_failure_advice, join_request, join_targets,
+    local_state, membership, membership_after, membership_view, merged_spec, normal_addr, plan_membership,
+    same_pem, spec_changes, MANAGER_ROLE, WORKER_ROLE)
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
              ('subnet_size', 'SubnetSize'))
+PROBE_TIMEOUT = 5
 
 
 class SwarmMembership:
@@ -380,6 +430,7 @@ class SwarmMembership:
     def __init__(self, module):
         self.module = module
         self.p = module.params
+        check_settings(self.p)
         self.engine = connect(module)
         self.manager = connect(module, self.p['manager'], label='manager') if self.p['manager'] else None
         self.actions = []
@@ -387,25 +438,34 @@ class SwarmMembership:
         self.warnings = []
         self.info = {}
         self.cluster = None
+        self.manager_cluster = None
         self.initial = None
+        self.join = None
+        self.probes = {}
+        self.probed = []
 
     # -- helpers ----------------------------------------------------------
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, actions=self.actions, changes=self.changes)
+    def fail(self, msg, changed=None):
+        if changed is None:
+            changed = bool(self.actions) and not self.module.check_mode
+        self.module.fail_json(msg=msg, changed=changed, actions=self.actions, changes=self.changes)
 
     def local(self):
         self.info = self.engine.info()
         return local_state(self.info)
 
-    def wait_local(self, predicate, what):
+    def wait_local(self, predicate, what, on_timeout=None):
         deadline = time.time() + self.p['wait_timeout']
         while True:
             local = self.local()
             if predicate(local):
                 return local
             if time.time() > deadline:
-                self.fail('timed out after %ds waiting for this node to %s (state %s, manager %s)'
+                reason = ('timed out after %ds waiting for this node to %s (state %s, manager %s)'
                           % (self.p['wait_timeout'], what, local['state'], local['manager']))
+                if on_timeout is not None:
+                    return on_timeout(reason)
+                self.fail(reason)
             time.sleep(0.5)
 
     def manager_engine(self, local):
@@ -415,6 +475,14 @@ class SwarmMembership:
         if local['manager']:
             return self.engine
         return None
+
+    def probe(self, addrs):
+        """What the swarm ports at ``addrs`` say about themselves (each asked once)."""
+        wanted = [a for a in addrs if a not in self.probes]
+        for result in probe_all(wanted, timeout=PROBE_TIMEOUT):
+            self.probes[result['addr']] = result
+            self.probed.append('probe %s' % result['addr'])
+        return [self.probes[a] for a in addrs]
 
     # -- plan ---------------------------------------------------------------
     def run(self):
@@ -433,18 +501,51 @@ class SwarmMembership:
             same = self.same_cluster(local, nodes)
         plan = plan_membership(self.p['state'], local, role=self.p['role'], same_cluster=same,
                                force=self.p['force'], unlock_key=self.p['unlock_key'], nodes=nodes,
-                               allow_even=self.p['allow_even_managers'])
+                               allow_even=self.p['allow_even_managers'], via_manager=self.manager is not None)
+        self.check_plan(plan, nodes)
         for action in plan:
             local = getattr(self, 'do_' + action)(local, nodes)
         return self.result(local)
+
+    def check_plan(self, plan, nodes):
+        """Everything the plan needs, read and checked before its first step."""
+        if 'init' in plan:
+            check_spec(self.p, None)
+        if 'update' in plan:
+            self.cluster = self.engine.swarm_inspect()
+            check_spec(self.p, self.cluster.get('Spec'))
+        if 'join' in plan:
+            manager_nodes = None
+            if self.manager is not None:
+                self.manager_cluster = self.manager.swarm_inspect()
+                if not self.p['remote_addrs']:
+                    manager_nodes = nodes if nodes is not None else self.manager.nodes()
+            request = join_request(self.p['role'], token=self.p['join_token'], remote_addrs=self.p['remote_addrs'],
+                                   cluster=self.manager_cluster, manager_nodes=manager_nodes)
+            probes = self.probe(request['addrs']) if self.p['probe_remote_addrs'] else None
+            targets = join_targets(request, probes)
+            self.warnings.extend(targets['warnings'])
+            self.join = dict(request, addrs=targets['addrs'], cluster_id=targets['cluster_id'])
 
     def same_cluster(self, local, nodes):
         trust_root = None
         if local['manager'] and self.p['join_token']:
             trust_root = (((self.info.get('Swarm') or {}).get('Cluster') or {}).get('TLSInfo') or {}).get('TrustRoot')
         node_ids = set(n['ID'] for n in nodes) if self.manager and nodes is not None else None
-        return membership(local, self.p['remote_addrs'], manager_node_ids=node_ids, trust_root=trust_root,
-                          token=self.p['join_token'])
+        verdict = membership(local, self.p['remote_addrs'], manager_node_ids=node_ids, trust_root=trust_root,
+                             token=self.p['join_token'])
+        if (verdict == 'other' and node_ids is None and not (trust_root and self.p['join_token'])
+                and self.p['remote_addrs'] and self.p['probe_remote_addrs']):
+            # the addresses differ from the ones this node knows: ask both sides which swarm they serve
+            own = local['cluster_id']
+            if not own:
+                own_managers = [normal_addr(a) for a in local['remote_managers'] if a]
+                own = next((p['cluster_id'] for p in self.probe(own_managers) if p['manager']), None)
+            targets = self.probe([normal_addr(a) for a in self.p['remote_addrs']])
+            verdict = membership(local, self.p['remote_addrs'], own_cluster=own,
+                                 target_clusters=set(p['cluster_id'] for p in targets
+                                                     if p['manager'] and p['cluster_id']))
+        return verdict
 
     def act(self, name):
         """Record an action; True when it should really be carried out."""
@@ -472,7 +573,7 @@ class SwarmMembership:
         return local
 
     def do_update(self, local, nodes):
-        cluster = self.cluster = self.engine.swarm_inspect()
+        cluster = self.cluster
         wanted = desired_spec(self.p)
         self.changes = spec_changes(cluster.get('Spec'), wanted)
         spec = merged_spec(cluster.get('Spec'), wanted)
@@ -503,51 +604,96 @@ class SwarmMembership:
         return local
 
     def do_join(self, local, nodes):
-        role = self.p['role']
-        token, addrs = self.p['join_token'], self.p['remote_addrs']
-        if self.manager is not None:
-            cluster = self.manager.swarm_inspect()
-            tokens = cluster.get('JoinTokens') or {}
-            if token and token not in tokens.values():
-                if token_digest(token) != pem_digest((cluster.get('TLSInfo') or {}).get('TrustRoot') or ''):
-                    self.fail('join_token belongs to another swarm than the one the manager leads')
-                self.fail('join_token is not a current token of this swarm (rotated?)')
-            if token and token != tokens.get(role.capitalize()):
-                self.fail('join_token is a %s token, but role=%s' % (
-                    WORKER_ROLE if role == MANAGER_ROLE else MANAGER_ROLE, role))
-            token = token or tokens.get(role.capitalize())
-            if not addrs:
-                addrs = [n['ManagerStatus']['Addr'] for n in self.manager.nodes()
-                         if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable']
-        if not token:
-            self.fail('no join_token and no manager to fetch one from: set manager (or join_token)')
-        if not addrs:
-            self.fail('no remote_addrs and no manager to learn them from: set remote_addrs or manager')
-        token_digest(token)
+        role, join = self.p['role'], self.join
         body = dict(ListenAddr=self.p['listen_addr'], AdvertiseAddr=self.p['advertise_addr'] or '',
-                    DataPathAddr=self.p['data_path_addr'] or '', RemoteAddrs=[normal_addr(a) for a in addrs],
-                    JoinToken=token)
+                    DataPathAddr=self.p['data_path_addr'] or '', RemoteAddrs=join['addrs'],
+                    JoinToken=join['token'])
         if self.p['availability']:
             body['Availability'] = self.p['availability']
         if not self.act('join'):
             return local
-        self.engine.swarm_join(body)
-        local = self.wait_local(lambda s: s['state'] == 'active', 'become an active member')
+        try:
+            self.engine.swarm_join(body)
+        except EngineError as exc:
+            local = self.local()
+            if local['state'] != 'active':
+                self.join_failed(local, str(exc))
+        local = self.wait_local(lambda s: s['state'] == 'active', 'become an active member',
+                                on_timeout=lambda reason: self.join_failed(self.local(), reason))
         if role == MANAGER_ROLE and not local['manager']:
-            # a manager's control plane may come up a moment after the join
-            deadline = time.time() + 5
-            while not local['manager'] and time.time() < deadline:
-                time.sleep(0.5)
-                local = self.local()
+            if join['role_checked']:
+                # a manager token: its control plane comes up a moment after the join
+                local = self.wait_local(lambda s: s['manager'], 'act as a manager')
+            else:
+                deadline = time.time() + 5
+                while not local['manager'] and time.time() < deadline:
+                    time.sleep(0.5)
+                    local = self.local()
         if local['manager'] != (role == MANAGER_ROLE):
-            got = MANAGER_ROLE if local['manager'] else WORKER_ROLE
-            if local['manager']:
-                self.set_role(local, self.engine, WORKER_ROLE)  # leave Raft cleanly first
-            self.engine.swarm_leave(force=True)
-            self.fail('join_token is a %s token, but role=%s; left the swarm again' % (got, role))
+            self.wrong_role_joined(local, role)
         if self.manager is not None and local['node_id'] not in [n['ID'] for n in self.manager.nodes()]:
             self.fail('joined, but the manager does not list this node (%s)' % local['node_id'])
         return local
+
+    def remove_entry(self, node_id):
+        """Remove the node entry a failed join left on the swarm, through O(manager);
+        True when it is gone (or never existed)."""
+        if not node_id:
+            return True
+        if self.manager is None:
+            return False
+        try:
+            if node_id in [n['ID'] for n in self.manager.nodes()]:
+                self.manager.node_remove(node_id, force=True)
+                self.actions.append('remove_node_entry')
+            return True
+        except EngineError:
+            return False
+
+    def stale_entry_advice(self, node_id):
+        return (' Its node entry %s stays in the swarm\'s node list (Down): remove it on a manager with '
+                '"docker node rm --force %s" (or nativeswarm.cluster.docker_swarm_node name=%s state=absent '
+                'force=true).' % (node_id, node_id, node_id))
+
+    def join_failed(self, local, reason):
+        """Undo a join the engine could not complete, then fail saying where the node is."""
+        target = self.join['addrs'][0]
+        left_in = local['state'] if local['state'] in ('pending', 'error') else None
+        node_id = local['node_id']
+        if left_in:
+            self.engine.swarm_leave(force=True)
+            self.actions.append('leave_force')
+            local = self.local()
+        gone = self.remove_entry(node_id)
+        msg = 'could not join the swarm through %s: %s.' % (target, reason.rstrip('.'))
+        if left_in:
+            msg += (' The attempt had left this node in swarm state %s (its engine would go on trying in the '
+                    'background); it was made to give the attempt up.' % left_in)
+        msg += ' This node is in swarm state %s now%s.' % (
+            local['state'], ', as before' if local['state'] == self.initial['state'] else '')
+        if not gone:
+            msg += self.stale_entry_advice(node_id)
+        msg += ' ' + join_failure_advice(reason, target, checked_from_here=bool(self.probes))
+        self.fail(msg, changed=local['state'] != self.initial['state'] or not gone)
+
+    def wrong_role_joined(self, local, role):
+        """The token was of the other role (it could not be checked without O(manager)): leave again."""
+        got = MANAGER_ROLE if local['manager'] else WORKER_ROLE
+        node_id = local['node_id']
+        if local['manager']:
+            self.set_role(local, self.engine, WORKER_ROLE)  # leave Raft cleanly first
+            self.actions.append('demote')
+        self.engine.swarm_leave(force=True)
+        self.actions.append('leave_force')
+        local = self.local()
+        gone = self.remove_entry(node_id)
+        msg = ('join_token is a %s token, but role=%s: this node joined as a %s and left the swarm again; it is in '
+               'swarm state %s now.' % (got, role, got, local['state']))
+        if not gone:
+            msg += self.stale_entry_advice(node_id)
+        if self.manager is None:
+            msg += ' Set manager to have the token\'s role checked before joining, or give a %s token.' % role
+        self.fail(msg, changed=local['state'] != self.initial['state'] or not gone)
 
     def set_role(self, local, engine, role):
         node = engine.node_inspect(local['node_id'])
@@ -556,8 +702,6 @@ class SwarmMembership:
         return self.wait_local(lambda s: s['manager'] == (role == MANAGER_ROLE), 'become a %s' % role)
 
     def do_promote(self, local, nodes):
-        if self.manager is None:
-            self.fail('this node is a worker; promoting it needs a manager connection (manager)')
         if self.act('promote'):
             local = self.set_role(local, self.manager, MANAGER_ROLE)
         return local
@@ -593,7 +737,9 @@ class SwarmMembership:
             result['cluster_spec'] = cluster.get('Spec')
             source, tokens = self.engine, cluster.get('JoinTokens') or {}
         elif self.manager is not None and local['state'] == 'active':
-            cluster = self.manager.swarm_inspect() if secrets_wanted or not result['cluster_id'] else {}
+            cluster = {}
+            if secrets_wanted or not result['cluster_id']:
+                cluster = self.manager_cluster or self.manager.swarm_inspect()
             result['cluster_id'] = result['cluster_id'] or cluster.get('ID', '')
             source, tokens = self.manager, cluster.get('JoinTokens') or {}
         else:
@@ -613,8 +759,9 @@ class SwarmMembership:
                 before[change['setting']], after[change['setting']] = change['before'], change['after']
             result['diff'] = dict(before=before, after=after)
         if self.p['debug']:
-            result['api_calls'] = self.engine.calls + ['manager: ' + c for c in
-                                                       (self.manager.calls if self.manager else [])]
+            result['api_calls'] = (self.engine.calls + ['manager: ' + c for c in
+                                                        (self.manager.calls if self.manager else [])]
+                                   + self.probed)
         for warning in self.warnings:
             self.module.warn(warning)
         return result
@@ -663,6 +810,7 @@ def main():
             allow_even_managers=dict(type='bool', default=False),
             force=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=60),
+            probe_remote_addrs=dict(type='bool', default=True),
         ),
         required_together=[('signing_ca_cert', 'signing_ca_key')],
         supports_check_mode=True,

@@ -166,9 +166,10 @@ def test_bad_requests_fail_cleanly_and_change_nothing(cluster):
     assert cluster.managers() == cluster.reachable() == ['manager1', 'manager2', 'manager3']
     ok(cluster.run('docker_swarm_node', MAIN, name='worker3', state='absent'))
     assert 'worker3' not in cluster.truth()
-    # an address where no manager listens
+    # an address where no manager listens: refused before the engine is asked to join
     failed(cluster.run('docker_swarm', 'worker3', state='join', join_token=tokens['worker'],
-                       remote_addrs=['%s:2377' % cluster.addr('worker3')], timeout=30), 'POST /swarm/join')
+                       remote_addrs=['%s:2377' % cluster.addr('worker3')], timeout=30),
+           'no swarm manager answers at %s:2377' % cluster.addr('worker3'))
     assert cluster.local('worker3')['LocalNodeState'] == 'inactive'
     # manager-only work asked of a worker
     failed(cluster.run('docker_swarm_node', 'worker1', name='worker2', availability='drain'),

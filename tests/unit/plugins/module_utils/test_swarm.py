@@ -997,9 +997,12 @@ REFUSALS = [
     ('join', 'locked', dict(role='worker', force=True), 'give unlock_key to unlock it'),
     ('absent', 'locked', {}, 'give unlock_key to unlock it'),
     ('present', 'pending', {},
-     "this node is in swarm state 'pending' (no error reported); fix it or use force to leave first"),
+     "this node is in swarm state 'pending': an earlier join has not completed and its engine keeps trying to "
+     "reach the managers in the background. Run again with force=true to give that attempt up and initialize a "
+     "swarm, or with state=absent to only give it up"),
     ('present', 'error', {},
-     "this node is in swarm state 'error' (rpc error: code = Unavailable); fix it or use force to leave first"),
+     "this node is in swarm state 'error' (rpc error: code = Unavailable). Run again with force=true to leave that "
+     "broken membership and initialize a swarm, or with state=absent to only leave it"),
     ('join', 'pending', dict(role='worker'), "swarm state 'pending'"),
     ('join', 'error', dict(role='manager'), 'rpc error: code = Unavailable'),
     ('join', 'worker', dict(role='worker', same_cluster='other'),
