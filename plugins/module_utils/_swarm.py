@@ -13,8 +13,11 @@ file hardest.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
+import re
 from urllib.parse import urlparse
 
 NS = 1000000000
@@ -249,6 +252,20 @@ def is_manager(node):
     return bool(node.get('ManagerStatus')) or (node.get('Spec') or {}).get('Role') == MANAGER_ROLE
 
 
+def manager_failures(count):
+    """Manager failures a swarm of ``count`` managers survives: (count - 1) // 2."""
+    return (count - 1) // 2 if count > 0 else 0
+
+
+def even_count_words(count):
+    """Why ``count`` managers (an even number) buy nothing over one fewer."""
+    tolerated = manager_failures(count)
+    return ('an even count that tolerates %s, no more than %d manager%s would'
+            % ('no manager failure' if not tolerated else
+               '1 manager failure' if tolerated == 1 else '%d manager failures' % tolerated,
+               count - 1, '' if count - 1 == 1 else 's'))
+
+
 def quorum_facts(nodes):
     """Manager count, reachable managers, quorum and fault tolerance."""
     managers = [n for n in nodes if is_manager(n)]
@@ -259,12 +276,27 @@ def quorum_facts(nodes):
     if count == 1:
         warnings.append('a single manager: losing it loses the cluster; run 3 or 5 managers')
     elif count and count % 2 == 0:
-        warnings.append('%d managers: an even count tolerates no more failures than %d; use an odd count'
-                        % (count, count - 1))
+        warnings.append('%d managers: %s; use an odd count' % (count, even_count_words(count)))
     if count and len(reachable) < quorum:
         warnings.append('only %d of %d managers are reachable; quorum needs %d' % (len(reachable), count, quorum))
     return dict(managers=count, reachable_managers=len(reachable), quorum=quorum,
                 fault_tolerance=max(len(reachable) - quorum, 0) if count else 0, cluster_warnings=warnings)
+
+
+def quorum_lost_facts(info):
+    """Facts of a manager whose swarm has no leader, from its own /info: the
+    managers it knows of (Swarm.Managers when the engine still counts them,
+    else its RemoteManagers, itself included), the quorum they need, and
+    the one manager known to answer: this one."""
+    swarm = info.get('Swarm') or {}
+    known = [m for m in swarm.get('RemoteManagers') or [] if m.get('NodeID') or m.get('Addr')]
+    count = max(swarm.get('Managers') or 0, len(known), 1)
+    quorum = count // 2 + 1
+    warning = ('quorum lost: the swarm has no leader; %d managers, a majority unreachable (quorum needs %d, '
+               'only this one is known to answer). Bring the stopped managers back, or recover with '
+               'force-new-cluster on the manager with the most recent state' % (count, quorum))
+    return dict(quorum_lost=True, managers=count, reachable_managers=1, quorum=quorum, fault_tolerance=0,
+                leader='', cluster_warnings=[warning])
 
 
 def quorum_guard(nodes, leaving_ids, allow_even=False):
@@ -284,7 +316,9 @@ def quorum_guard(nodes, leaving_ids, allow_even=False):
                                        if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable'])
     if after < 1:
         raise PlanError('refusing to remove or demote %s: it would leave the swarm without a manager '
-                        '(%d manager(s) now); promote another node first' % (names, count))
+                        '(%d manager(s) now). Promote another node first; or, to dissolve the swarm on purpose, '
+                        'make the last manager leave with force (nativeswarm.cluster.docker_swarm state=absent '
+                        'force=true)' % (names, count))
     needed = after // 2 + 1
     if reachable_after < needed:
         raise PlanError('refusing to remove or demote %s: %d of %d managers are reachable now; afterwards '
@@ -295,34 +329,140 @@ def quorum_guard(nodes, leaving_ids, allow_even=False):
                         'reachable the cluster can lose only %d at a time; change them one by one'
                         % (len(leaving), names, reachable, count, facts['fault_tolerance']))
     if after % 2 == 0 and not allow_even:
-        raise PlanError('refusing to remove or demote %s: it would leave %d managers, an even count that '
-                        'tolerates no more failures than %d; promote a node first or set allow_even_managers'
-                        % (names, after, after - 1))
+        raise PlanError('refusing to remove or demote %s: it would leave %d managers, %s; promote a node first '
+                        'or set allow_even_managers' % (names, after, even_count_words(after)))
+
+
+MIN_ID_PREFIX = 6
 
 
 def find_nodes(nodes, name):
-    """Nodes that ``name`` (an ID, ID prefix of 6+ characters, hostname or a
-    fully qualified name whose first label is the hostname) designates.
-    Down duplicates of a live node with the same hostname are left out."""
-    exact = [n for n in nodes if n.get('ID') == name]
-    if exact:
-        return exact
-    by_host = [n for n in nodes if (n.get('Description') or {}).get('Hostname') == name]
-    if not by_host:
-        short = name.split('.')[0]
-        by_host = [n for n in nodes if ((n.get('Description') or {}).get('Hostname') or '').split('.')[0] == short]
-    if not by_host and len(name) >= 6:
-        by_host = [n for n in nodes if (n.get('ID') or '').startswith(name)]
-    live = [n for n in by_host if (n.get('Status') or {}).get('State') != 'down']
-    return live if live else by_host
+    """Every node ``name`` designates, by the first rule that matches any
+    node: its ID; its hostname (in any case); a fully qualified name whose
+    first label is the hostname (worker1.example.com for worker1), or the
+    first label of a fully qualified hostname (worker1 for
+    worker1.example.com); a prefix of the ID of 6 characters or more (the
+    CLI shows 12). Down nodes are found like live ones: a hostname shared by
+    a live node and the down entry it left behind when it left the swarm
+    and joined again matches both."""
+    wanted = (name or '').strip().lower()
+    if not wanted:
+        return []
+    found = [n for n in nodes if (n.get('ID') or '').lower() == wanted]
+    if found:
+        return found
+    hosts = [(n, ((n.get('Description') or {}).get('Hostname') or '').lower()) for n in nodes]
+    found = [n for n, host in hosts if host and host == wanted]
+    if not found and '.' in wanted:
+        found = [n for n, host in hosts if host and '.' not in host and host == wanted.split('.')[0]]
+    elif not found:
+        found = [n for n, host in hosts if '.' in host and host.split('.')[0] == wanted]
+    if not found and len(wanted) >= MIN_ID_PREFIX:
+        found = [n for n in nodes if (n.get('ID') or '').lower().startswith(wanted)]
+    return found
 
 
 def find_node(nodes, name):
+    """The node ``name`` designates (see find_nodes), None when none does.
+
+    Several matches are always refused (PlanError listing each candidate's
+    ID, hostname, status and role), never settled by a preference: a live
+    node and the down entry left by its earlier membership share a hostname,
+    and acting on the wrong one (draining or removing the live node instead
+    of the stale entry, or the reverse) cannot be undone. The caller names
+    one by its ID."""
     found = find_nodes(nodes, name)
     if len(found) > 1:
-        raise PlanError('%r matches %d nodes (%s); name one by its ID'
-                        % (name, len(found), ', '.join(n['ID'] for n in found)))
+        candidates = ['%s (hostname %s, %s, %s)' % (n.get('ID'), node_summary(n)['hostname'] or '?',
+                                                   node_summary(n)['status'] or 'unknown status',
+                                                   node_summary(n)['role'] or 'unknown role') for n in found]
+        states = set(node_summary(n)['status'] == 'down' for n in found)
+        raise PlanError('%r names %d nodes: %s. Name one by its ID.%s'
+                        % (name, len(found), '; '.join(candidates),
+                           ' A down entry with the hostname of a live node is usually left behind by a node that '
+                           'left the swarm and joined again; once it is certain that entry is stale, remove it by '
+                           'its ID.' if states == {True, False} else ''))
     return found[0] if found else None
+
+
+def check_node_request(params):
+    """docker_swarm_node's options checked before anything is read or
+    changed; returns the labels as the Engine API takes them (see
+    cluster_labels: numbers and booleans become text as with the CLI).
+    PlanError names every problem."""
+    problems = []
+    names = params.get('name') or []
+    if not names:
+        problems.append('name: give at least one node (ID, ID prefix or hostname)')
+    elif any(not str(n or '').strip() for n in names):
+        problems.append('name: an entry is empty')
+    timeout = params.get('wait_timeout')
+    if timeout is not None and timeout <= 0:
+        problems.append('wait_timeout must be a number of seconds greater than 0, not %d' % timeout)
+    labels = None
+    if params.get('labels') is not None:
+        try:
+            labels = cluster_labels(params['labels'])
+        except PlanError as err:
+            problems.append(str(err))
+    if any(not str(key or '').strip() for key in params.get('labels_to_remove') or []):
+        problems.append('labels_to_remove: a label key is empty')
+    if params.get('node_connection') and len(names) > 1:
+        problems.append('node_connection reaches the engine of one node: name exactly one node with it, not %d'
+                        % len(names))
+    if problems:
+        raise PlanError('; '.join(problems))
+    return labels
+
+
+def certificate_subject(pem):
+    """{'CN', 'OU', 'O'} of the first certificate in ``pem`` (text); {} when
+    it cannot be read. A swarm node certificate names the node ID (CN), its
+    role (OU: swarm-manager or swarm-worker) and the cluster ID (O)."""
+    match = re.search(r'-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----', pem or '', re.S)
+    if not match:
+        return {}
+    names = {b'\x55\x04\x03': 'CN', b'\x55\x04\x0b': 'OU', b'\x55\x04\x0a': 'O'}
+    try:
+        der = base64.b64decode(''.join(match.group(1).split()), validate=True)
+        certificate = next(_der(der, 0, len(der)))
+        fields = list(_der(der, *next(_der(der, *certificate[1:]))[1:]))
+        if fields[0][0] == 0xa0:  # explicit version
+            fields = fields[1:]
+        subject = {}
+        for _tag, start, end in _der(der, *fields[4][1:]):  # serial, algorithm, issuer, validity, subject
+            for _tag, astart, aend in _der(der, start, end):
+                oid, value = list(_der(der, astart, aend))[:2]
+                if der[oid[1]:oid[2]] in names:
+                    subject[names[der[oid[1]:oid[2]]]] = der[value[1]:value[2]].decode('utf-8', 'replace')
+        return subject
+    except (ValueError, IndexError, StopIteration, binascii.Error):
+        return {}
+
+
+def _der(data, start, end):
+    """(tag, content start, content end) of each DER element in data[start:end]."""
+    pos = start
+    while pos < end:
+        tag, length = data[pos], data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            size = length & 0x7f
+            length = int.from_bytes(data[pos:pos + size], 'big')
+            pos += size
+        if pos + length > end:
+            raise ValueError('truncated DER')
+        yield tag, pos, pos + length
+        pos += length
+
+
+def certificate_role(pem, node_id):
+    """The role ('manager' or 'worker') a swarm node certificate gives, when
+    ``pem`` is the certificate of ``node_id``; None otherwise."""
+    subject = certificate_subject(pem)
+    if not node_id or subject.get('CN') != node_id:
+        return None
+    return {'swarm-manager': MANAGER_ROLE, 'swarm-worker': WORKER_ROLE}.get(subject.get('OU'))
 
 
 def labels_after(current, labels, labels_state, labels_to_remove):

@@ -305,9 +305,9 @@ def test_is_manager_by_status_or_by_spec_role():
 
 @pytest.mark.parametrize('managers, quorum, tolerance, warning', [
     (1, 1, 0, 'a single manager: losing it loses the cluster; run 3 or 5 managers'),
-    (2, 2, 0, '2 managers: an even count tolerates no more failures than 1; use an odd count'),
+    (2, 2, 0, '2 managers: an even count that tolerates no manager failure, no more than 1 manager would; use an odd count'),
     (3, 2, 1, None),
-    (4, 3, 1, '4 managers: an even count tolerates no more failures than 3; use an odd count'),
+    (4, 3, 1, '4 managers: an even count that tolerates 1 manager failure, no more than 3 managers would; use an odd count'),
     (5, 3, 2, None),
 ])
 def test_quorum_facts_all_reachable(managers, quorum, tolerance, warning):
@@ -322,8 +322,8 @@ def test_quorum_facts_all_reachable(managers, quorum, tolerance, warning):
     (5, (5,), 4, 3, 1, []),
     (5, (4, 5), 3, 3, 0, []),
     (5, (3, 4, 5), 2, 3, 0, ['only 2 of 5 managers are reachable; quorum needs 3']),
-    (4, (4,), 3, 3, 0, ['4 managers: an even count tolerates no more failures than 3; use an odd count']),
-    (2, (2,), 1, 2, 0, ['2 managers: an even count tolerates no more failures than 1; use an odd count',
+    (4, (4,), 3, 3, 0, ['4 managers: an even count that tolerates 1 manager failure, no more than 3 managers would; use an odd count']),
+    (2, (2,), 1, 2, 0, ['2 managers: an even count that tolerates no manager failure, no more than 1 manager would; use an odd count',
                         'only 1 of 2 managers are reachable; quorum needs 2']),
 ])
 def test_quorum_facts_with_unreachable_managers(managers, unreachable, reachable, quorum, tolerance, warnings):
@@ -355,8 +355,8 @@ def test_guard_demote_one_of_three_refused_as_even():
     with pytest.raises(PlanError) as err:
         quorum_guard(nodes, ids(nodes, 'm2'))
     assert str(err.value) == ('refusing to remove or demote m2: it would leave 2 managers, an even count that '
-                              'tolerates no more failures than 1; promote a node first or set '
-                              'allow_even_managers')
+                              'tolerates no manager failure, no more than 1 manager would; promote a node first '
+                              'or set allow_even_managers')
 
 
 def test_guard_demote_one_of_three_allowed_with_allow_even():
@@ -391,7 +391,9 @@ def test_guard_removing_the_last_manager_refused(allow_even):
     with pytest.raises(PlanError) as err:
         quorum_guard(nodes, ids(nodes, 'm1'), allow_even=allow_even)
     assert str(err.value) == ('refusing to remove or demote m1: it would leave the swarm without a manager '
-                              '(1 manager(s) now); promote another node first')
+                              '(1 manager(s) now). Promote another node first; or, to dissolve the swarm on '
+                              'purpose, make the last manager leave with force (nativeswarm.cluster.docker_swarm '
+                              'state=absent force=true)')
 
 
 def test_guard_removing_all_managers_names_them_all():
@@ -410,8 +412,8 @@ def test_guard_removing_unreachable_manager_from_five_refused_as_even_without_al
     # documented behaviour: any odd -> even change needs allow_even_managers,
     # even when the manager leaving is already unreachable
     nodes = cluster(managers=5, unreachable=(5,))
-    with pytest.raises(PlanError, match='it would leave 4 managers, an even count that tolerates no more '
-                                        'failures than 3'):
+    with pytest.raises(PlanError, match='it would leave 4 managers, an even count that tolerates 1 manager '
+                                        'failure, no more than 3 managers would'):
         quorum_guard(nodes, ids(nodes, 'm5'))
 
 
@@ -494,20 +496,22 @@ def test_find_node_unknown_is_none():
     assert find_nodes(naming_cluster(), 'nosuchhost.example.com') == []
 
 
-def test_find_node_prefers_live_node_over_down_duplicate():
+def test_find_node_refuses_a_live_node_and_its_down_duplicate():
+    # the live node is not preferred (more in test_swarm_nodes.py)
     nodes = cluster(managers=1, workers=1)
     old = make_node('zzzzzz0000000000000000old', 'w1', state='down', addr='10.0.1.1')
     nodes.insert(0, old)
-    live = find_node(nodes, 'w1')
-    assert live['ID'] == node_id(51)
-    assert find_nodes(nodes, 'w1.example.com') == [live]
-    # the down duplicate is still reachable by its ID
+    assert len(find_nodes(nodes, 'w1')) == 2
+    with pytest.raises(PlanError, match="'w1.example.com' names 2 nodes"):
+        find_node(nodes, 'w1.example.com')
+    # each is still reachable by its ID
     assert find_node(nodes, old['ID']) is old
+    assert find_node(nodes, node_id(51))['Status']['State'] == 'ready'
 
 
 def test_find_node_only_down_duplicates_are_ambiguous():
     nodes = [make_node('a' * 25, 'w1', state='down'), make_node('b' * 25, 'w1', state='down')]
-    with pytest.raises(PlanError, match="'w1' matches 2 nodes"):
+    with pytest.raises(PlanError, match="'w1' names 2 nodes"):
         find_node(nodes, 'w1')
 
 
@@ -518,8 +522,8 @@ def test_find_node_two_live_duplicates_raise_naming_the_ids():
     assert len(find_nodes(nodes, 'web')) == 2
     with pytest.raises(PlanError) as err:
         find_node(nodes, 'web')
-    assert str(err.value) == ("'web' matches 2 nodes (aaaaaa1111111111111111111, bbbbbb2222222222222222222); "
-                              "name one by its ID")
+    assert str(err.value) == ("'web' names 2 nodes: aaaaaa1111111111111111111 (hostname web, ready, worker); "
+                              "bbbbbb2222222222222222222 (hostname web, unknown, worker). Name one by its ID.")
 
 
 # ============================================================== labels_after / plan_node
@@ -1011,13 +1015,13 @@ REFUSALS = [
     ('join', 'manager', dict(role='manager', same_cluster='other', nodes=with_self(3)),
      'this node is already a member of another swarm (managers 10.0.0.1:2377); use force'),
     ('join', 'manager', dict(role='worker', same_cluster='same', nodes=with_self(3)),
-     'refusing to remove or demote m1: it would leave 2 managers, an even count that tolerates no more failures '
-     'than 1; promote a node first or set allow_even_managers'),
+     'refusing to remove or demote m1: it would leave 2 managers, an even count that tolerates no manager failure, '
+     'no more than 1 manager would; promote a node first or set allow_even_managers'),
     ('join', 'manager', dict(role='worker', same_cluster='same', nodes=with_self(3), force=True),
      'it would leave 2 managers'),
     ('join', 'manager', dict(role='worker', same_cluster='same', nodes=with_self(1), allow_even=True),
-     'refusing to remove or demote m1: it would leave the swarm without a manager (1 manager(s) now); promote '
-     'another node first'),
+     'refusing to remove or demote m1: it would leave the swarm without a manager (1 manager(s) now). Promote '
+     'another node first; or, to dissolve the swarm on purpose, make the last manager leave with force'),
     ('absent', 'manager', dict(nodes=with_self(3)), 'refusing to remove or demote m1: it would leave 2 managers'),
     ('absent', 'manager', dict(nodes=with_self(5)), 'refusing to remove or demote m1: it would leave 4 managers'),
     ('absent', 'manager', dict(nodes=with_self(1), allow_even=True),
