@@ -16,6 +16,10 @@ description:
     is a manager, and its node and cluster IDs.
   - On a manager, also every node, the manager count, reachable managers, quorum, fault tolerance and warnings
     for a single-manager or even-manager cluster; optionally services and tasks.
+  - On a manager whose swarm has lost quorum (no leader), it does not fail - it says so with RV(quorum_lost) and
+    returns what the manager still knows on its own (see RV(quorum_lost)).
+  - With O(name), finds one node the way M(nativeswarm.cluster.docker_swarm_node) does and returns it as
+    RV(node).
   - Never changes anything; made for C(when) and M(ansible.builtin.assert) gates.
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
@@ -30,9 +34,25 @@ attributes:
     description: Changes nothing, so there is no diff.
 options:
   nodes:
-    description: List the nodes (on a manager).
+    description:
+      - List the nodes (on a manager) in RV(nodes).
+      - The manager count, reachable managers, quorum and fault tolerance are returned on a manager either way,
+        so a manager is asked for its node list (C(GET /nodes)) also with V(false); an engine that is not a
+        manager is never asked.
     type: bool
     default: true
+  name:
+    description:
+      - A node to find, returned as RV(node) (V({}) when no node matches).
+      - The node ID, a unique prefix of it of 6 characters or more (C(docker node ls) shows 12), the hostname, a
+        fully qualified name whose first label is the hostname, or the first label of a fully qualified
+        hostname. Down nodes are found like live ones.
+      - Exactly the resolution of M(nativeswarm.cluster.docker_swarm_node)'s O(nativeswarm.cluster.docker_swarm_node#module:name).
+      - When the name fits several nodes (two nodes share a hostname, for example a live node and the down entry
+        it left behind when it left the swarm and joined again, or a prefix matches several IDs), the module fails
+        and lists every candidate's ID, hostname, status and role; name one by its ID.
+      - Needs a manager; fails on any other engine.
+    type: str
   services:
     description: List the services (on a manager).
     type: bool
@@ -71,8 +91,19 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that:
       - swarm_info.docker_swarm_manager
+      - not swarm_info.quorum_lost
       - swarm_info.fault_tolerance >= 1
     fail_msg: "{{ swarm_info.cluster_warnings | join('; ') }}"
+
+- name: Find a node by the name the inventory uses, also when it is down
+  nativeswarm.cluster.docker_swarm_info:
+    nodes: false
+    name: worker2.example.com
+  register: found
+
+- name: Show its ID and status
+  ansible.builtin.debug:
+    msg: "{{ found.node.id | default('no such node') }} {{ found.node.status | default('') }}"
 
 - name: Running tasks of one service
   nativeswarm.cluster.docker_swarm_info:
@@ -106,7 +137,7 @@ node_id:
   type: str
   sample: 9ukbs3ioqs4vxijrzvkyvqppa
 cluster_id:
-  description: ID of the swarm; empty unless the engine is a manager.
+  description: ID of the swarm; empty unless the engine is a manager of a swarm that has a leader.
   returned: always
   type: str
   sample: lgkmd9sq8vkmmbklzp7n9j1ai
@@ -123,23 +154,49 @@ nodes:
   sample: [{id: 9ukbs3ioqs4vxijrzvkyvqppa, hostname: manager1, role: manager, availability: active,
             status: ready, address: 10.0.0.2, engine_version: 24.0.7, labels: {}, manager_reachability: reachable,
             manager_address: 10.0.0.2:2377, leader: true}]
+node:
+  description:
+    - The node O(name) designates, with the keys of an item of RV(nodes); V({}) when no node matches.
+  returned: when O(name) is given, on a manager whose swarm has a leader
+  type: dict
+  sample: {id: 9ukbs3ioqs4vxijrzvkyvqppa, hostname: worker2, role: worker, availability: active, status: down,
+           address: 10.0.0.6, engine_version: 24.0.7, labels: {}, manager_reachability: null,
+           manager_address: null, leader: false}
+quorum_lost:
+  description:
+    - Whether this engine is a manager of a swarm that has no leader (the managers answer
+      C(The swarm does not have a leader)): a majority of the managers is unreachable.
+    - A manager that answers so for a few seconds is read again first, so that a leader election is not taken
+      for lost quorum.
+    - When V(true), the module does not fail and returns RV(local_node_state), RV(node_id), RV(managers)
+      (the managers this one knows of), RV(quorum), RV(reachable_managers) (V(1), this manager: the only one it
+      can vouch for), RV(fault_tolerance) (V(0)), RV(leader) (empty) and a RV(cluster_warnings) line starting
+      with C(quorum lost:). RV(nodes), RV(node), services, tasks and join tokens cannot be read then and are
+      left out; RV(cluster_id) is empty.
+  returned: always
+  type: bool
+  sample: false
 leader:
-  description: Hostname of the Raft leader.
+  description: Hostname of the Raft leader; empty when RV(quorum_lost).
   returned: on a manager
   type: str
   sample: manager1
 managers:
-  description: Number of managers.
+  description:
+    - Number of managers.
+    - When RV(quorum_lost), the managers this manager knows of (it included), from its own C(/info).
   returned: on a manager
   type: int
   sample: 3
 reachable_managers:
-  description: Number of managers that are reachable.
+  description:
+    - Number of managers that are reachable.
+    - When RV(quorum_lost), V(1) - this manager, the only one it can vouch for.
   returned: on a manager
   type: int
   sample: 3
 quorum:
-  description: Managers that must be reachable for the cluster to work.
+  description: Managers that must be reachable for the cluster to work (a majority of RV(managers)).
   returned: on a manager
   type: int
   sample: 2
@@ -149,7 +206,7 @@ fault_tolerance:
   type: int
   sample: 1
 cluster_warnings:
-  description: What an operator should look at (single or even manager count, quorum in danger).
+  description: What an operator should look at (single or even manager count, quorum in danger or lost).
   returned: always
   type: list
   elements: str
@@ -190,32 +247,50 @@ api_calls:
 """
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    EngineError, connect, exit_with, new_module)
+    ELECTION_GRACE, EngineError, connect, exit_with, new_module, nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    local_state, node_summary, quorum_facts)
+    PlanError, find_node, local_state, node_summary, quorum_facts, quorum_lost_facts)
 
 
-def gather(engine, params):
-    local = local_state(engine.info())
+def gather(engine, params, grace=ELECTION_GRACE):
+    info = engine.info()
+    local = local_state(info)
     active = local['state'] == 'active'
     manager = active and local['manager']
     result = dict(changed=False, docker_swarm_active=active, docker_swarm_manager=manager,
                   local_node_state=local['state'], node_id=local['node_id'] or '',
-                  cluster_id=local['cluster_id'] or '', error=local['error'] or '', cluster_warnings=[])
+                  cluster_id=local['cluster_id'] or '', error=local['error'] or '', cluster_warnings=[],
+                  quorum_lost=False)
+    what = 'a worker' if active else 'in swarm state %s' % local['state']
+    if params.get('name') is not None:
+        if not str(params['name']).strip():
+            raise PlanError('name is empty: give a node ID, ID prefix or hostname, or leave name out')
+        if not manager:
+            raise PlanError('name: only a manager can find a node, and the engine at %s is %s'
+                            % (getattr(engine, 'url', 'docker_host'), what))
     wanted = [name for name in ('services', 'tasks', 'return_join_tokens') if params[name]]
     if not manager:
         if wanted:
-            what = 'a worker' if active else 'in swarm state %s' % local['state']
             result['cluster_warnings'].append('%s asked for, but only a manager knows them; this engine is %s'
                                               % (', '.join(wanted), what))
         return result
-    nodes = engine.nodes()
+    nodes = nodes_unless_leaderless(engine, grace)
+    if nodes is None:
+        result.update(quorum_lost_facts(info))
+        unread = wanted + (['nodes'] if params['nodes'] else []) + (['name'] if params.get('name') else [])
+        if unread:
+            result['cluster_warnings'].append('%s asked for, but a swarm without a leader cannot list them'
+                                              % ', '.join(unread))
+        return result
     leaders = [node_summary(n)['hostname'] for n in nodes if (n.get('ManagerStatus') or {}).get('Leader')]
     result['leader'] = leaders[0] if leaders else ''
     result.update(quorum_facts(nodes))
     if params['nodes']:
         result['nodes'] = sorted((node_summary(n) for n in nodes),
                                  key=lambda n: (n['role'] != 'manager', n['hostname'] or ''))
+    if params.get('name') is not None:
+        node = find_node(nodes, params['name'])
+        result['node'] = node_summary(node) if node else {}
     if params['services']:
         result['services'] = engine.services(params['services_filters'])
     if params['tasks']:
@@ -235,6 +310,7 @@ def main():
     module = new_module(
         argument_spec=dict(
             nodes=dict(type='bool', default=True),
+            name=dict(type='str'),
             services=dict(type='bool', default=False),
             services_filters=dict(type='dict'),
             tasks=dict(type='bool', default=False),
@@ -251,7 +327,7 @@ def main():
             result['api_calls'] = engine.calls
         return result
 
-    exit_with(module, work)
+    exit_with(module, work, failures=(PlanError,))
 
 
 if __name__ == '__main__':
