@@ -3,7 +3,7 @@
 The examples are taken from the modules' documentation and run in one
 playbook, in the order below, on a lab of 2 managers + 3 workers. The only
 additions are where each task runs (``docker_host`` of a lab node) and, for
-the two examples that name things a lab cannot have (a TLS manager address,
+the examples that name things a lab cannot have (TLS engine addresses,
 addresses of real hosts), the lab's equivalents. Afterwards the cluster is
 read from the engines.
 """
@@ -33,9 +33,13 @@ PLAN = [
     ('docker_swarm_node', 'Promote a worker', 'manager1', {}),
     ('docker_swarm_info', "Read the swarm's state", 'manager1', {}),
     ('docker_swarm_info', 'Stop unless the cluster can lose a manager', None, {}),
+    ('docker_swarm_info', 'Find a node by the name the inventory uses, also when it is down', 'manager1', {}),
+    ('docker_swarm_info', 'Show its ID and status', None, {}),
+    ('docker_swarm_node', 'Demote a manager for maintenance; return once its own engine runs no manager',
+     'manager1', {'node_connection': {'docker_host': '{{ lab.manager2 }}'}}),
     ('docker_swarm_node', 'Drain a node and wait until its tasks have moved away', 'manager1', {}),
     ('docker_swarm_node', 'Add labels (others are kept)', 'manager1', {}),
-    ('docker_swarm_node', 'Remove one label', 'manager1', {}),
+    ('docker_swarm_node', 'Remove labels', 'manager1', {}),
     ('docker_swarm_info', 'Running tasks of one service', 'manager1', {}),
     ('docker_swarm', 'Rotate the worker token', 'manager1', {}),
     ('docker_swarm', 'Turn autolock on and keep the key', 'manager1', {}),
@@ -100,6 +104,7 @@ def test_every_example_runs_on_the_lab(lab, tmp_path):
     truth = dict((n['Description']['Hostname'], n) for n in lab.client('manager1').api.nodes())
     assert sorted(truth) == ['manager1', 'manager2', 'worker1', 'worker2']
     assert truth['worker1']['Spec']['Role'] == 'manager'
+    assert truth['manager2']['Spec']['Role'] == 'worker' and not truth['manager2'].get('ManagerStatus')
     assert truth['worker1']['Spec']['Labels'] == {'zone': 'a'}
     assert truth['worker2']['Spec']['Availability'] == 'drain'
     assert lab.client('worker3').info()['Swarm']['LocalNodeState'] == 'inactive'
