@@ -373,9 +373,9 @@ def find_node(nodes, name):
     one by its ID."""
     found = find_nodes(nodes, name)
     if len(found) > 1:
-        candidates = ['%s (hostname %s, %s, %s)' % (n.get('ID'), node_summary(n)['hostname'] or '?',
-                                                   node_summary(n)['status'] or 'unknown status',
-                                                   node_summary(n)['role'] or 'unknown role') for n in found]
+        summaries = [node_summary(n) for n in found]
+        candidates = ['%s (hostname %s, %s, %s)' % (s['id'], s['hostname'] or '?', s['status'] or 'unknown status',
+                                                    s['role'] or 'unknown role') for s in summaries]
         states = set(node_summary(n)['status'] == 'down' for n in found)
         raise PlanError('%r names %d nodes: %s. Name one by its ID.%s'
                         % (name, len(found), '; '.join(candidates),

@@ -165,11 +165,11 @@ node:
 quorum_lost:
   description:
     - Whether this engine is a manager of a swarm that has no leader (the managers answer
-      C(The swarm does not have a leader)): a majority of the managers is unreachable.
+      C(The swarm does not have a leader)), that is, a majority of the managers is unreachable.
     - A manager that answers so for a few seconds is read again first, so that a leader election is not taken
       for lost quorum.
     - When V(true), the module does not fail and returns RV(local_node_state), RV(node_id), RV(managers)
-      (the managers this one knows of), RV(quorum), RV(reachable_managers) (V(1), this manager: the only one it
+      (the managers this one knows of), RV(quorum), RV(reachable_managers) (V(1), this manager, the only one it
       can vouch for), RV(fault_tolerance) (V(0)), RV(leader) (empty) and a RV(cluster_warnings) line starting
       with C(quorum lost:). RV(nodes), RV(node), services, tasks and join tokens cannot be read then and are
       left out; RV(cluster_id) is empty.

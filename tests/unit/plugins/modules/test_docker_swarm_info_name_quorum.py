@@ -172,3 +172,15 @@ def test_a_worker_is_never_asked_for_nodes():
     engine = FakeEngine(WORKER_INFO, NODES)
     result = gather(engine, PARAMS, grace=0)
     assert engine.calls == ['info'] and result['quorum_lost'] is False and 'managers' not in result
+
+
+# ============================================================== documentation blocks are YAML
+
+@pytest.mark.parametrize('name', ['docker_swarm_info', 'docker_swarm_node'])
+@pytest.mark.parametrize('block', ['DOCUMENTATION', 'EXAMPLES', 'RETURN'])
+def test_documentation_blocks_parse(name, block):
+    import importlib
+
+    import yaml
+    source = importlib.import_module('ansible_collections.nativeswarm.cluster.plugins.modules.%s' % name)
+    assert yaml.safe_load(getattr(source, block))
