@@ -29,7 +29,6 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 try:
     import docker
     from docker.errors import APIError, DockerException, TLSParameterError
-    from requests.exceptions import RequestException
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - depends on the host
@@ -43,9 +42,6 @@ except ImportError:  # pragma: no cover - depends on the host
         pass
 
     class TLSParameterError(DockerException):
-        pass
-
-    class RequestException(Exception):
         pass
 
 MIN_SDK_VERSION = (5, 0, 0)
