@@ -12,8 +12,9 @@ through the gRPC method ``docker.swarmkit.v1.CA/GetRootCACertificate`` -- the
 same request a joining engine makes to check the CA digest of its join token.
 
 :func:`probe` opens one TLS connection to an address and learns all three with
-the Python standard library only: a DER reader for the certificate subject and
-a minimal HTTP/2 + gRPC exchange for one unary call. Whatever cannot be learnt
+the Python standard library only: the planning core's certificate reader
+(``_swarm.certificate_subject``) and a minimal HTTP/2 + gRPC exchange for one
+unary call. Whatever cannot be learnt
 is left as None (unknown), never guessed; the caller decides what the answers
 mean (see ``_swarm.join_targets``).
 """
@@ -24,8 +25,9 @@ import socket
 import ssl
 import struct
 
+from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import certificate_subject
+
 ROOT_CA_PATH = '/docker.swarmkit.v1.CA/GetRootCACertificate'
-OID_NAMES = {b'\x55\x04\x03': 'CN', b'\x55\x04\x0a': 'O', b'\x55\x04\x0b': 'OU'}
 H2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
@@ -35,61 +37,16 @@ class ProbeError(Exception):
     """The answer was not what a swarm manager says."""
 
 
-# ---------------------------------------------------------------- DER (certificate subject)
-
-def _der_item(data, pos):
-    """(tag, start of content, end of content) of the DER item at ``pos``."""
-    if pos + 2 > len(data):
-        raise ProbeError('truncated DER')
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7f
-        if not 0 < count <= 4 or pos + count > len(data):
-            raise ProbeError('bad DER length')
-        length = int.from_bytes(data[pos:pos + count], 'big')
-        pos += count
-    if pos + length > len(data):
-        raise ProbeError('truncated DER')
-    return tag, pos, pos + length
-
-
-def _der_children(data, start, end):
-    items = []
-    while start < end:
-        item = _der_item(data, start)
-        items.append(item)
-        start = item[2]
-    return items
-
-
-def cert_subject(der):
-    """Subject of a DER certificate as {'CN': [...], 'O': [...], 'OU': [...]}."""
-    tag, start, end = _der_item(der, 0)
-    tbs = _der_children(der, start, end)[0]
-    fields = _der_children(der, tbs[1], tbs[2])
-    if fields and fields[0][0] == 0xa0:  # [0] version
-        fields = fields[1:]
-    # serial, signature algorithm, issuer, validity, subject
-    if len(fields) < 5 or fields[4][0] != 0x30:
-        raise ProbeError('not an X.509 certificate')
-    subject = {}
-    for rdn in _der_children(der, fields[4][1], fields[4][2]):
-        for attribute in _der_children(der, rdn[1], rdn[2]):
-            parts = _der_children(der, attribute[1], attribute[2])
-            if len(parts) != 2 or parts[0][0] != 0x06:
-                continue
-            name = OID_NAMES.get(der[parts[0][1]:parts[0][2]])
-            if name:
-                subject.setdefault(name, []).append(der[parts[1][1]:parts[1][2]].decode('utf-8', 'replace'))
-    return subject
-
+# ---------------------------------------------------------------- the certificate
 
 def manager_identity(der):
-    """{'manager': bool, 'cluster_id', 'node_id'} from a swarm node certificate."""
-    subject = cert_subject(der)
-    return dict(manager='swarm-manager' in subject.get('OU', []),
-                cluster_id=(subject.get('O') or [None])[0], node_id=(subject.get('CN') or [None])[0])
+    """{'manager' (True, False, or None when unreadable), 'cluster_id',
+    'node_id'} from the DER certificate a swarm port shows."""
+    subject = certificate_subject(ssl.DER_cert_to_PEM_cert(der))
+    if not subject:
+        return dict(manager=None, cluster_id=None, node_id=None)
+    return dict(manager=subject.get('OU') == 'swarm-manager', cluster_id=subject.get('O'),
+                node_id=subject.get('CN'))
 
 
 # ---------------------------------------------------------------- HTTP/2 + gRPC (one unary call)
@@ -231,11 +188,7 @@ def probe(addr, timeout=5.0):
             result['manager'] = False  # something listens, but no TLS server like a swarm manager
             return result
         raw = conn
-        der = conn.getpeercert(binary_form=True)
-        try:
-            result.update(manager_identity(der))
-        except ProbeError:
-            return result
+        result.update(manager_identity(conn.getpeercert(binary_form=True)))
         if not result['manager']:
             return result
 

@@ -33,8 +33,7 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import 
     PlanError, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice, join_request,
     join_targets, local_state, membership, pem_digest, plan_membership, spec_changes)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import (
-    ProbeError, cert_subject, frame, grpc_request, manager_identity, probe, proto_bytes_field, read_grpc_reply,
-    split_addr)
+    ProbeError, frame, grpc_request, manager_identity, probe, proto_bytes_field, read_grpc_reply, split_addr)
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm
 
 
@@ -390,8 +389,8 @@ def request(addrs, token=TOKEN_A_WORKER, cluster_id=None):
 
 
 def test_join_targets_not_probed_keeps_the_request():
-    assert join_targets(request(['a:2377', 'b:2377']), None) == dict(addrs=['a:2377', 'b:2377'], cluster_id=None,
-                                                                    warnings=[])
+    expected = dict(addrs=['a:2377', 'b:2377'], cluster_id=None, warnings=[])
+    assert join_targets(request(['a:2377', 'b:2377']), None) == expected
 
 
 def test_join_targets_nobody_answers():
@@ -482,22 +481,24 @@ def test_join_failure_advice_says_the_module_host_reaches_the_target():
 
 # ============================================================== probe: certificate, HTTP/2, gRPC
 
-def test_cert_subject_of_a_real_swarm_manager_certificate():
-    assert cert_subject(der(MANAGER_CERT_PEM)) == {'O': [MANAGER_CERT_CLUSTER], 'OU': ['swarm-manager'],
-                                                   'CN': [MANAGER_CERT_NODE]}
+def test_manager_identity_of_a_real_swarm_manager_certificate():
     assert manager_identity(der(MANAGER_CERT_PEM)) == dict(manager=True, cluster_id=MANAGER_CERT_CLUSTER,
                                                            node_id=MANAGER_CERT_NODE)
 
 
+def test_manager_identity_of_another_certificate(tmp_path):
+    cert, _key = _self_signed(tmp_path, 'Example Inc', 'web')
+    with open(cert) as handle:
+        assert manager_identity(der(handle.read())) == dict(manager=False, cluster_id='Example Inc', node_id='node1')
+
+
 @pytest.mark.parametrize('data', [b'', b'\x30', b'\x30\x05\x02\x01', b'\x04\x03abc', b'\x30\x84\xff\xff\xff\xff'])
-def test_cert_subject_of_garbage_is_a_probe_error(data):
-    with pytest.raises(ProbeError):
-        cert_subject(data)
+def test_manager_identity_of_garbage_is_unknown(data):
+    assert manager_identity(data) == dict(manager=None, cluster_id=None, node_id=None)
 
 
-def test_cert_subject_of_a_truncated_certificate_is_a_probe_error():
-    with pytest.raises(ProbeError):
-        cert_subject(der(MANAGER_CERT_PEM)[:200])
+def test_manager_identity_of_a_truncated_certificate_is_unknown():
+    assert manager_identity(der(MANAGER_CERT_PEM)[:200])['manager'] is None
 
 
 def test_grpc_request_is_a_well_formed_http2_exchange():
