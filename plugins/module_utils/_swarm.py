@@ -155,8 +155,8 @@ def check_settings(params):
     for option, minimum in sorted(SETTING_MINIMUM.items()):
         value = params.get(option)
         if value is not None and value < minimum:
-            problems.append('%s must be %s, not %d' % (option, 'at least %d' % minimum if minimum else '0 or more',
-                                                      value))
+            wanted = 'at least %d' % minimum if minimum else '0 or more'
+            problems.append('%s must be %s, not %d' % (option, wanted, value))
     heartbeat, election = params.get('heartbeat_tick'), params.get('election_tick')
     if heartbeat is not None and election is not None and heartbeat >= 1 and election <= heartbeat:
         problems.append('election_tick (%d) must be greater than heartbeat_tick (%d)' % (election, heartbeat))

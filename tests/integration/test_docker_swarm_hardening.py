@@ -160,6 +160,21 @@ def test_join_where_no_manager_listens_is_refused_before_joining(two):
     assert two.node_list('manager1') == nodes_a
 
 
+def test_token_of_another_swarm_is_refused_before_joining_without_manager(two):
+    """A token of swarm B with the address of A's manager, no manager
+    connection: the root CA that manager1 serves on its swarm port is not the
+    one the token names, so the engine is not asked (it would refuse after
+    10 s itself)."""
+    nodes_a = two.node_list('manager1')
+    result = failed(two.run('worker2', state='join', join_token=two.tokens('manager2')['Worker'],
+                            remote_addrs=[two.addr('manager1')]),
+                    'join_token belongs to another swarm than the managers at %s:2377' % two.addr('manager1'),
+                    'nothing was changed')
+    assert not result.get('changed')
+    assert two.swarm('worker2')['LocalNodeState'] == 'inactive'
+    assert two.node_list('manager1') == nodes_a
+
+
 def test_join_the_engine_cannot_complete_is_undone(two):
     """The host running the module reaches manager1, worker2 itself does
     not (a firewall in its network namespace): the engine times out and
