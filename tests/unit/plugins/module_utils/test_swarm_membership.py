@@ -27,7 +27,6 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nativeswarm.cluster.plugins.module_utils import _swarm_probe
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import EngineError
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice, join_request,
