@@ -58,3 +58,35 @@ def playbook(path, inventories, check=False, diff=False, extra_vars=None):
 def changed_count(output):
     """Sum of changed tasks over all hosts, as the recap counts them."""
     return sum(stats.get('changed', 0) for stats in output['stats'].values())
+
+
+class LabEngines:
+    """The lab's engines by node name: where each answers, an Engine API
+    client for each (engine truth for assertions), and a module run against
+    one of them. Test modules subclass it with their own readings."""
+
+    api_timeout = 30
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.nodes = dict((n['name'], n) for n in lab.nodes)
+        self._clients = {}
+
+    def host(self, name):
+        return self.nodes[name]['docker_host']
+
+    def addr(self, name):
+        return self.nodes[name]['address']
+
+    def api(self, name):
+        if name not in self._clients:
+            import docker  # only the lab tests need the SDK here
+            self._clients[name] = docker.APIClient(base_url=self.host(name), timeout=self.api_timeout)
+        return self._clients[name]
+
+    def local(self, name):
+        """The swarm part of a node's own /info."""
+        return self.api(name).info()['Swarm']
+
+    def run(self, module_name, node, check=False, diff=False, **args):
+        return module(module_name, check=check, diff=diff, docker_host=self.host(node), **args)

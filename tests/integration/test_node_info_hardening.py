@@ -32,25 +32,10 @@ PYTHON_TEXT = re.compile(r"Errno|object at 0x|[A-Za-z]+(Error|Exception)\(|Trace
                          r"ConnectionPool|Max retries|_ssl\.c")
 
 
-class Swarm:
-    def __init__(self, lab):
-        self.lab = lab
-        self.nodes = dict((n['name'], n) for n in lab.nodes)
-        self._api = {}
-
-    def host(self, name):
-        return self.nodes[name]['docker_host']
-
-    def api(self, name):
-        if name not in self._api:
-            self._api[name] = docker.APIClient(base_url=self.host(name), timeout=30)
-        return self._api[name]
+class Swarm(ansible_run.LabEngines):
 
     def run(self, module_name, node, check=False, **args):
-        return module(module_name, check=check, docker_host=self.host(node), **args)
-
-    def local(self, name):
-        return self.api(name).info()['Swarm']
+        return super().run(module_name, node, check=check, **args)
 
     def entries(self, hostname, via=MAIN):
         """Every node entry with that hostname, as the manager lists them."""

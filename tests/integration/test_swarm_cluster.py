@@ -16,6 +16,7 @@ import docker
 import pytest
 import yaml
 
+import ansible_run
 from ansible_run import BIN, ENV, ROOT, module, playbook
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=4)
@@ -24,23 +25,7 @@ M1, M2, M3 = 'manager1', 'manager2', 'manager3'
 W1, W2, W3, W4 = 'worker1', 'worker2', 'worker3', 'worker4'
 
 
-class Lab:
-    def __init__(self, lab):
-        self.lab = lab
-        self.nodes = dict((n['name'], n) for n in lab.nodes)
-        self._clients = {}
-
-    def host(self, name):
-        return self.nodes[name]['docker_host']
-
-    def api(self, name):
-        if name not in self._clients:
-            self._clients[name] = docker.APIClient(base_url=self.host(name), timeout=30)
-        return self._clients[name]
-
-    def local(self, name):
-        return self.api(name).info()['Swarm']
-
+class Lab(ansible_run.LabEngines):
     def truth(self, via=M1):
         """{hostname: node} of the nodes a manager lists."""
         return dict((n['Description']['Hostname'], n) for n in self.api(via).nodes())

@@ -12,36 +12,14 @@ import time
 import docker
 import pytest
 
-from ansible_run import module
+import ansible_run
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=3)
 
 MAIN = 'manager1'
 
 
-class Cluster:
-    def __init__(self, lab):
-        self.lab = lab
-        self.nodes = dict((n['name'], n) for n in lab.nodes)
-        self._clients = {}
-
-    def host(self, name):
-        return self.nodes[name]['docker_host']
-
-    def addr(self, name):
-        return self.nodes[name]['address']
-
-    def api(self, name):
-        if name not in self._clients:
-            self._clients[name] = docker.APIClient(base_url=self.host(name), timeout=30)
-        return self._clients[name]
-
-    def run(self, module_name, node, check=False, diff=False, **args):
-        return module(module_name, check=check, diff=diff, docker_host=self.host(node), **args)
-
-    def local(self, name):
-        return self.api(name).info()['Swarm']
-
+class Cluster(ansible_run.LabEngines):
     def truth(self, via=MAIN):
         """{hostname: node} of the live nodes as a manager sees them."""
         return dict((n['Description']['Hostname'], n) for n in self.api(via).nodes())
