@@ -43,7 +43,7 @@ class Lab(ansible_run.LabEngines):
             return dict(dict(name=name, docker_host=self.host(name)), **per_node.get(name, {}))
         return dict(managers=[entry(n) for n in managers], workers=[entry(n) for n in workers])
 
-    def run(self, managers, workers=(), check=False, diff=False, per_node=None, **args):
+    def converge(self, managers, workers=(), check=False, diff=False, per_node=None, **args):
         args.update(self.listing(managers, workers, **(per_node or {})))
         return module('docker_swarm_cluster', check=check, diff=diff, **args)
 
@@ -94,7 +94,7 @@ FIRST = dict(managers=(M1, M2, M3), workers=(W1, W2),
 
 
 def test_check_mode_on_bare_engines_changes_nothing(cl):
-    result = ok(cl.run(check=True, diff=True, **FIRST))
+    result = ok(cl.converge(check=True, diff=True, **FIRST))
     assert result['changed']
     assert result['actions'] == ['manager1: init', 'manager2: join as manager', 'manager3: join as manager',
                                  'worker1: join as worker', 'worker2: join as worker', 'worker1: update']
@@ -105,7 +105,7 @@ def test_check_mode_on_bare_engines_changes_nothing(cl):
 
 
 def test_a_3_plus_2_swarm_in_one_call_from_bare_engines(cl):
-    result = ok(cl.run(debug=True, **FIRST))
+    result = ok(cl.converge(debug=True, **FIRST))
     assert result['changed'] and result['actions'][0] == 'manager1: init'
     truth = cl.truth()
     assert sorted(truth) == [M1, M2, M3, W1, W2]
@@ -138,12 +138,12 @@ def test_a_3_plus_2_swarm_in_one_call_from_bare_engines(cl):
 
 
 def test_again_changes_nothing_with_the_fewest_requests(cl):
-    result = ok(cl.run(debug=True, **FIRST))
+    result = ok(cl.converge(debug=True, **FIRST))
     assert not result['changed'] and result['actions'] == []
     requests = [c for c in result['api_calls'] if not c.endswith('GET /version')]
     assert sorted(requests) == sorted(['%s: GET /info' % n for n in (M1, M2, M3, W1, W2)]
                                       + ['manager1: GET /nodes', 'manager1: GET /swarm'])
-    assert not ok(cl.run(check=True, **FIRST))['changed']
+    assert not ok(cl.converge(check=True, **FIRST))['changed']
 
 
 def verbose_run(cl, args):
@@ -181,14 +181,14 @@ def test_adding_workers_shows_no_token_even_at_vvv(cl):
 
 
 def test_a_role_change_promotes_before_it_demotes(cl):
-    result = ok(cl.run((M1, M2, W1), (M3, W2, W3, W4), diff=True))
+    result = ok(cl.converge((M1, M2, W1), (M3, W2, W3, W4), diff=True))
     assert result['actions'] == ['worker1: promote', 'manager3: demote']
     assert result['diff']['before']['nodes'][W1]['role'] == 'worker'
     assert result['diff']['after']['nodes'][M3]['role'] == 'worker'
     assert cl.managers() == cl.reachable() == [M1, M2, W1]
     assert not cl.local(M3)['ControlAvailable'] and cl.local(W1)['ControlAvailable']
     assert cl.truth()[W1]['Spec']['Labels'] == {'zone': 'a', 'rack': '7'}
-    assert not ok(cl.run((M1, M2, W1), (M3, W2, W3, W4)))['changed']
+    assert not ok(cl.converge((M1, M2, W1), (M3, W2, W3, W4)))['changed']
 
 
 def test_remove_absent_removes_unlisted_nodes_the_safe_way(cl):
@@ -198,23 +198,23 @@ def test_remove_absent_removes_unlisted_nodes_the_safe_way(cl):
     node = cl.api(M1).inspect_node(cl.truth()[W2]['ID'])
     cl.api(M1).update_node(node['ID'], node['Version']['Index'], dict(node['Spec'], Role='manager'))
     cl.wait('worker2 is a reachable manager', lambda: W2 in cl.reachable())
-    assert ok(cl.run((M1, M2, W1), (M3,), check=True, remove_absent=True))['changed']
+    assert ok(cl.converge((M1, M2, W1), (M3,), check=True, remove_absent=True))['changed']
     assert sorted(cl.truth()) == [M1, M2, M3, W1, W2, W3, W4]
-    result = ok(cl.run((M1, M2, W1), (M3,), remove_absent=True))
+    result = ok(cl.converge((M1, M2, W1), (M3,), remove_absent=True))
     assert result['actions'] == [
         'worker4: remove',
         'worker3: drain', 'worker3: wait_drained', 'worker3: remove',
         'worker2: drain', 'worker2: wait_drained', 'worker2: demote', 'worker2: remove']
     assert sorted(cl.truth()) == [M1, M2, M3, W1]
     assert cl.managers() == cl.reachable() == [M1, M2, W1]
-    assert not ok(cl.run((M1, M2, W1), (M3,), remove_absent=True))['changed']
+    assert not ok(cl.converge((M1, M2, W1), (M3,), remove_absent=True))['changed']
     cl.reset([W2, W3, W4])
 
 
 def test_a_listed_engine_that_is_down_is_named_and_nothing_changes(cl):
     cl.lab.stop(W3)
     try:
-        result = failed(cl.run((M1, M2, W1), (M3, W3), per_node={M3: {'labels': {'new': 'label'}}}),
+        result = failed(cl.converge((M1, M2, W1), (M3, W3), per_node={M3: {'labels': {'new': 'label'}}}),
                         'nothing was changed', 'worker3 (%s)' % cl.host(W3))
         assert result['actions'] == [] and not result['changed']
         assert 'new' not in (cl.truth()[M3]['Spec'].get('Labels') or {})
@@ -230,7 +230,7 @@ def test_the_quorum_guard_refuses_a_demotion_with_a_manager_down(cl):
     cl.lab.stop(W1)
     try:
         cl.wait('worker1 is unreachable', lambda: W1 not in cl.reachable())
-        failed(cl.run((M1,), (M2, M3), allow_even_managers=True), 'refusing to remove or demote manager2',
+        failed(cl.converge((M1,), (M2, M3), allow_even_managers=True), 'refusing to remove or demote manager2',
                '2 of 3 managers are reachable', 'quorum')
         assert cl.managers() == [M1, M2, W1]
         assert cl.local(M2)['ControlAvailable']
@@ -245,8 +245,8 @@ def test_nodes_of_another_swarm_are_refused(cl):
     token = cl.api(W4).inspect_swarm()['JoinTokens']['Worker']
     cl.api(W3).join_swarm(remote_addrs=['%s:2377' % cl.nodes[W4]['address']], join_token=token)
     try:
-        failed(cl.run((M1, M2, W1), (M3, W3)), 'worker3 is in another swarm than manager1', 'nothing was changed')
-        failed(cl.run((M1, M2, W1), (M3, W4)), '2 different swarms', 'managers worker4',
+        failed(cl.converge((M1, M2, W1), (M3, W3)), 'worker3 is in another swarm than manager1', 'nothing was changed')
+        failed(cl.converge((M1, M2, W1), (M3, W4)), '2 different swarms', 'managers worker4',
                'managers manager1, manager2, worker1', 'nothing was changed')
         assert cl.managers() == [M1, M2, W1] and sorted(cl.truth()) == [M1, M2, M3, W1]
         assert cl.local(W4)['ControlAvailable'] and cl.local(W3)['LocalNodeState'] == 'active'
