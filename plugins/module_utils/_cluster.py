@@ -36,8 +36,8 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, SPEC_OPTIONS, check_settings, check_spec, desired_spec, is_manager, labels_after, local_state, node_summary, plan_node,
-    plan_node_removal, quorum_guard, spec_changes, MANAGER_ROLE, WORKER_ROLE)
+    PlanError, SPEC_OPTIONS, check_settings, check_spec, desired_spec, even_count_words, is_manager, labels_after,
+    local_state, node_summary, plan_node, plan_node_removal, quorum_guard, spec_changes, MANAGER_ROLE, WORKER_ROLE)
 
 NODE_FIELDS = ('name', 'docker_host', 'advertise_addr', 'listen_addr', 'data_path_addr', 'labels',
                'availability')
@@ -101,8 +101,8 @@ def validate_request(request):
                 hosts[host] = name
     count = len(managers)
     if count % 2 == 0 and not request.get('allow_even_managers'):
-        raise PlanError('%d managers listed: an even count tolerates no more failures than %d; list an odd '
-                        'number of managers or set allow_even_managers' % (count, count - 1))
+        raise PlanError('%d managers listed: %s; list an odd number of managers or set allow_even_managers'
+                        % (count, even_count_words(count)))
     for option in ('max_parallel', 'wait_timeout'):
         if request.get(option) is not None and request[option] < 1:
             raise PlanError('%s must be 1 or more, got %d' % (option, request[option]))
