@@ -36,6 +36,26 @@ SPEC_OPTIONS = {
     'labels': (('Labels',), None),
 }
 
+# argument spec of the cluster settings, shared by docker_swarm and docker_swarm_cluster
+CLUSTER_SETTINGS_SPEC = dict(
+    snapshot_interval=dict(type='int'),
+    keep_old_snapshots=dict(type='int'),
+    log_entries_for_slow_followers=dict(type='int'),
+    heartbeat_tick=dict(type='int'),
+    election_tick=dict(type='int'),
+    dispatcher_heartbeat_period=dict(type='int'),
+    task_history_retention_limit=dict(type='int'),
+    node_cert_expiry=dict(type='int'),
+    external_cas=dict(type='list', elements='dict', options=dict(
+        url=dict(type='str', required=True),
+        protocol=dict(type='str', default='cfssl', choices=['cfssl']),
+        options=dict(type='dict'),
+        ca_cert=dict(type='str'),
+    )),
+    autolock_managers=dict(type='bool'),
+    labels=dict(type='dict'),
+)
+
 MANAGER_ROLE = 'manager'
 WORKER_ROLE = 'worker'
 RUNNING_TASK_STATES = ('new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready',

@@ -417,7 +417,7 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, check_settings, check_spec, desired_spec, join_failure_advice, join_request, join_targets,
     local_state, membership, membership_after, membership_view, merged_spec, normal_addr, plan_membership,
-    same_pem, spec_changes, MANAGER_ROLE, WORKER_ROLE)
+    same_pem, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
@@ -782,24 +782,8 @@ def main():
             default_addr_pool=dict(type='list', elements='str'),
             subnet_size=dict(type='int'),
             availability=dict(type='str', choices=['active', 'pause', 'drain']),
-            snapshot_interval=dict(type='int'),
-            keep_old_snapshots=dict(type='int'),
-            log_entries_for_slow_followers=dict(type='int'),
-            heartbeat_tick=dict(type='int'),
-            election_tick=dict(type='int'),
-            dispatcher_heartbeat_period=dict(type='int'),
-            task_history_retention_limit=dict(type='int'),
-            node_cert_expiry=dict(type='int'),
-            external_cas=dict(type='list', elements='dict', options=dict(
-                url=dict(type='str', required=True),
-                protocol=dict(type='str', default='cfssl', choices=['cfssl']),
-                options=dict(type='dict'),
-                ca_cert=dict(type='str'),
-            )),
             signing_ca_cert=dict(type='str'),
             signing_ca_key=dict(type='str', no_log=True),
-            autolock_managers=dict(type='bool'),
-            labels=dict(type='dict'),
             rotate_worker_token=dict(type='bool', default=False),
             rotate_manager_token=dict(type='bool', default=False),
             rotate_unlock_key=dict(type='bool', default=False),
@@ -811,6 +795,7 @@ def main():
             force=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=60),
             probe_remote_addrs=dict(type='bool', default=True),
+            **CLUSTER_SETTINGS_SPEC
         ),
         required_together=[('signing_ca_cert', 'signing_ca_key')],
         supports_check_mode=True,

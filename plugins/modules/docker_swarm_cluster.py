@@ -393,7 +393,7 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._cluster impor
     INIT_ONLY, SETTING_OPTIONS, action_text, batches, needs_swarm, plan_cluster, survey, validate_request)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, local_state, merged_spec, node_summary, normal_addr, quorum_facts, quorum_lost_facts, running_tasks,
-    MANAGER_ROLE)
+    CLUSTER_SETTINGS_SPEC, MANAGER_ROLE)
 
 NODE_CONNECTION = ('docker_host', 'tls_hostname', 'api_version', 'timeout', 'ca_path', 'client_cert',
                    'client_key', 'tls', 'validate_certs', 'use_ssh_client')
@@ -764,25 +764,10 @@ def main():
             allow_even_managers=dict(type='bool', default=False),
             max_parallel=dict(type='int', default=20),
             wait_timeout=dict(type='int', default=120),
-            snapshot_interval=dict(type='int'),
-            keep_old_snapshots=dict(type='int'),
-            log_entries_for_slow_followers=dict(type='int'),
-            heartbeat_tick=dict(type='int'),
-            election_tick=dict(type='int'),
-            dispatcher_heartbeat_period=dict(type='int'),
-            task_history_retention_limit=dict(type='int'),
-            node_cert_expiry=dict(type='int'),
-            external_cas=dict(type='list', elements='dict', options=dict(
-                url=dict(type='str', required=True),
-                protocol=dict(type='str', default='cfssl', choices=['cfssl']),
-                options=dict(type='dict'),
-                ca_cert=dict(type='str'),
-            )),
-            autolock_managers=dict(type='bool'),
-            labels=dict(type='dict'),
             data_path_port=dict(type='int'),
             default_addr_pool=dict(type='list', elements='str'),
             subnet_size=dict(type='int'),
+            **CLUSTER_SETTINGS_SPEC
         ),
         supports_check_mode=True,
     )
