@@ -14,8 +14,8 @@ version_added: 0.1.0
 description:
   - Runs the C(docker-machine) command (the 0.16 command line - upstream's last release 0.16.2 and the maintained
     fork's C(v0.16.2-gitlab.N) releases) to bring one machine to the state asked for.
-  - Returns the machine's facts read from C(docker-machine inspect) (its JSON configuration) and C(docker-machine ls):
-    its driver, state, address and Docker version, the connection options that this collection's modules (and
+  - Returns the machine's facts read from C(docker-machine inspect) (its JSON configuration) and C(docker-machine ls),
+    that is its driver, state, address and Docker version, the connection options that this collection's modules (and
     community.docker's) take to reach its engine over TLS, and the SSH settings for Ansible.
   - Every option is checked, and the machine read, before any command that changes something runs; a request that
     cannot work (for example stopping a machine of a driver that cannot stop machines) is refused first.
@@ -138,7 +138,7 @@ requirements:
 notes:
   - The connection options returned in RV(machine) are for the host that ran the module (the certificates are
     in its docker-machine storage); run the modules that use them there too, for example with
-    C(delegate_to: localhost).
+    C(delegate_to) the controller.
   - Only the driver of an existing machine is compared with the request; other create options are used when the
     machine is created.
 seealso:
