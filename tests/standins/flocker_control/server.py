@@ -24,7 +24,8 @@ agents would: after --converge-polls reads of it since the last change
 With --test-hooks, POST /_standin/before-next-write takes
 {"requests": [[method, path, body], ...]}: requests carried out just before
 the next configuration write, as another client changing the configuration
-meanwhile would.
+meanwhile would; POST /_standin/agents {"converging": false} freezes the
+cluster state (agents that stopped reporting), true lets it follow again.
 
     server.py --cert-dir DIR --nodes '[{"host": "10.0.0.2", "uuid": "..."}]'
 """
@@ -69,6 +70,7 @@ class Cluster:
         self.pending = 0
         self.before_next_write = []
         self.hooks = False
+        self.converging = True
 
     def tag(self):
         self.expire_leases()
@@ -77,7 +79,7 @@ class Cluster:
 
     def changed(self):
         self.pending = self.converge_polls
-        if not self.pending:
+        if not self.pending and self.converging:
             self.converge()
 
     def converge(self):
@@ -92,7 +94,7 @@ class Cluster:
             self.state.append(entry)
 
     def read_state(self):
-        if self.pending:
+        if self.pending and self.converging:
             self.pending -= 1
             if not self.pending:
                 self.converge()
@@ -197,6 +199,11 @@ def handle(cluster, method, path, body, headers):
         if parts == ['_standin', 'before-next-write'] and method == 'POST' and cluster.hooks:
             cluster.before_next_write = list(body.get('requests') or [])
             return 200, {'queued': len(cluster.before_next_write)}, {}
+        if parts == ['_standin', 'agents'] and method == 'POST' and cluster.hooks:
+            cluster.converging = bool(body.get('converging'))
+            if cluster.converging and not cluster.pending:
+                cluster.converge()
+            return 200, {'converging': cluster.converging}, {}
         if parts[:3] == ['v1', 'configuration', 'datasets']:
             return datasets(cluster, method, parts[3:], body, headers)
         if parts[:3] == ['v1', 'configuration', 'leases']:
@@ -263,6 +270,8 @@ def datasets(cluster, method, rest, body, headers):
 def leases(cluster, method, rest, body):
     if not rest and method == 'GET':
         return 200, [cluster.lease_view(k) for k in cluster.leases], {}
+    if method in ('POST', 'DELETE'):
+        run_hooks(cluster)
     if not rest and method == 'POST':
         errors = lease_errors(body)
         if errors:
