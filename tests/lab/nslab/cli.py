@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import __doc__ as package_doc
-from . import engine, host
+from . import engine, host, monitoring_images
 from .caps import caps_line, detect_caps
 from .engine_api import api, ping
 from .inventory import lab_status, remove_inventory, write_inventory
@@ -256,6 +256,7 @@ COMMANDS = {
     "stop": (cmd_stop, True),
     "start": (cmd_start, True),
     "down": (cmd_down, True),
+    "monitoring-images": (monitoring_images.cmd_monitoring_images, True),
 }
 
 
@@ -286,6 +287,7 @@ def parser():
     p.add_argument("--instance", metavar="ID",
                    help="only if the lab is still the one created with this creation id "
                         "(what NSLAB_RECORD got); otherwise leave it alone")
+    monitoring_images.add_parser(sub)
     return ap
 
 
