@@ -418,12 +418,10 @@ def main():
     else:
         after = summary(config, (row or {}).get('State'))
 
-    result = dict(changed=changed, exists=after['exists'],
-                  commands=[' '.join(masked(args, secrets)) for args in commands],
-                  machine=machine_facts(config, row) if config is not None else {})
-    if module._diff:
-        result['diff'] = dict(before=before, after=after)
-    module.exit_json(**result)
+    module.exit_json(changed=changed, exists=after['exists'],
+                     commands=[' '.join(masked(args, secrets)) for args in commands],
+                     machine=machine_facts(config, row) if config is not None else {},
+                     diff=dict(before=before, after=after))
 
 
 if __name__ == '__main__':
