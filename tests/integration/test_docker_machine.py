@@ -273,8 +273,8 @@ def test_the_returned_connection_facts_reach_the_engine_over_verified_tls(dm, en
         engine_version(facts, with_client_cert=False)
     # and this collection's module, with the facts as they are
     info = ok(module(dm, 'docker_swarm_info', docker_host=facts['docker_host'],
-                          validate_certs=facts['validate_certs'], ca_path=facts['ca_path'],
-                          client_cert=facts['client_cert'], client_key=facts['client_key']))
+                     validate_certs=facts['validate_certs'], ca_path=facts['ca_path'],
+                     client_cert=facts['client_cert'], client_key=facts['client_key']))
     assert info['local_node_state'] == 'inactive' and info['docker_swarm_active'] is False
     assert docker.APIClient(base_url='unix://' + engine.sock).info()['Swarm']['LocalNodeState'] == 'inactive'
 

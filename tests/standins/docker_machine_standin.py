@@ -91,8 +91,8 @@ def driver_flags(driver):
     if driver == 'none':
         return {'url': 'str'}
     if driver == 'generic':
-        return dict(('generic-' + f, 'str') for f in ('ip-address', 'ssh-user', 'ssh-key', 'ssh-port',
-                                                       'engine-port'))
+        names = ('ip-address', 'ssh-user', 'ssh-key', 'ssh-port', 'engine-port')
+        return dict(('generic-' + f, 'str') for f in names)
     flags = {}
     for spec in CLOUD_FLAGS.get(driver, []):
         kind = 'bool' if spec.endswith('?') else 'multi' if spec.endswith('*') else 'str'
@@ -108,7 +108,7 @@ def parse_flags(args, spec, aliases=None):
         arg = rest.pop(0)
         if arg == '--':
             break
-        name, _, inline = arg.lstrip('-').partition('=')
+        name, _sep, inline = arg.lstrip('-').partition('=')
         name = aliases.get(name, name)
         kind = spec.get(name)
         if kind is None:
@@ -453,7 +453,7 @@ def cmd_ls(store, args, out):
     timeout = int(flags.get('t', 10))
     filters = {}
     for item in flags.get('filter', []):
-        key, _, value = item.partition('=')
+        key, _sep, value = item.partition('=')
         if key not in ('driver', 'state', 'name', 'label', 'swarm'):
             raise Fail('Unsupported filter key \'%s\'' % key)
         filters.setdefault(key, []).append(value)
@@ -563,10 +563,9 @@ def power(store, args, out, verb):
     config = store.load(name)
     driver = config['DriverName']
     if driver == 'none':
-        raise Fail('Error %s machine: %s' % ({'start': 'starting', 'stop': 'stopping', 'restart': 'restarting',
-                                                'kill': 'killing'}[verb],
-                                               NO_POWER['none'] % {'start': 'started', 'stop': 'stopped',
-                                                                   'restart': 'restarted', 'kill': 'killed'}[verb]))
+        doing = {'start': 'starting', 'stop': 'stopping', 'restart': 'restarting', 'kill': 'killing'}[verb]
+        done = {'start': 'started', 'stop': 'stopped', 'restart': 'restarted', 'kill': 'killed'}[verb]
+        raise Fail('Error %s machine: %s' % (doing, NO_POWER['none'] % done))
     if driver == 'generic':
         if verb == 'restart':
             raise Fail('Error restarting machine: ssh command error: command : sudo shutdown -r now err : exit '

@@ -292,8 +292,8 @@ def test_check_mode_prediction():
     assert before == dict(exists=True, driver='virtualbox', state='Running')
     assert predicted(before, [['stop', 'node0']], None)['state'] == 'Stopped'
     assert predicted(before, [['rm', '-y', 'node0']], None) == dict(exists=False)
-    assert predicted(summary(None, None), [['create']], 'generic') == dict(exists=True, driver='generic',
-                                                                          state='Running')
+    created = predicted(summary(None, None), [['create']], 'generic')
+    assert created == dict(exists=True, driver='generic', state='Running')
     assert predicted(before, [], None) == before
 
 

@@ -115,7 +115,10 @@ def run(monkeypatch):
 
     def _run(args, answers=None, check=False):
         script = Script(answers or {})
-        monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, cmd, **kw: script(self, cmd, **kw))
+
+        def run_command(self, cmd, **kwargs):
+            return script(self, cmd, **kwargs)
+        monkeypatch.setattr(AnsibleModule, 'run_command', run_command)
         module_args = dict(args, _ansible_check_mode=check)
         monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': module_args}).encode())
         monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)  # ansible-core 2.19+
