@@ -189,3 +189,16 @@ def test_already_stopped_answer_is_no_change(run):
 def test_unreadable_inspect_is_a_clean_failure(run):
     kind, result, _calls = run({'name': 'node0'}, {'inspect': (0, 'not json', '')})
     assert kind is FailJson and 'did not print JSON' in result['msg']
+
+
+def test_examples_use_documented_options_that_pass_the_checks(monkeypatch):
+    argument_spec, _kwargs = spec(monkeypatch)
+    from ansible_collections.nativeswarm.cluster.plugins.module_utils._machine import validate
+    tasks = [t for t in yaml.safe_load(docker_machine.EXAMPLES) if 'nativeswarm.cluster.docker_machine' in t]
+    assert len(tasks) == 4
+    for task in tasks:
+        args = task['nativeswarm.cluster.docker_machine']
+        assert set(args) <= set(argument_spec), task['name']
+        params = dict((k, o.get('default')) for k, o in argument_spec.items())
+        params.update(args)
+        assert validate(params), task['name']
