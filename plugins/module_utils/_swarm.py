@@ -186,11 +186,15 @@ def check_settings(params):
         if parsed.scheme not in ('http', 'https') or not parsed.netloc or not parsed.hostname:
             problems.append('external_cas: %r is not an http(s) URL (like https://ca.example.com:8888/api/v1/cfssl/sign)'
                             % url)
-    if params.get('labels') is not None:
-        try:
-            cluster_labels(params['labels'])
-        except PlanError as err:
-            problems.append(str(err))
+    for option in ('labels', 'node_labels'):
+        if params.get(option) is not None:
+            try:
+                cluster_labels(params[option])
+            except PlanError as err:
+                problems.append(str(err).replace('labels:', option + ':', 1))
+    if params.get('node_labels') is not None and params.get('state') == 'absent':
+        problems.append('node_labels: a node that leaves its swarm has no labels there; give them with '
+                        'state=present or state=join')
     if problems:
         raise PlanError('; '.join(problems))
 
@@ -652,6 +656,28 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
         raise PlanError('this node is a worker of the swarm; promoting it needs manager (a connection to a '
                         'manager of the swarm)')
     return ['promote']
+
+
+def own_node_route(state, role, via_manager):
+    """Through which engine docker_swarm changes this node's own entry in the
+    node list (labels, availability) once it is in the swarm: ``'self'``
+    when it is (or becomes) a manager, ``'manager'`` for a worker when a
+    connection to a manager was given, None otherwise (a worker cannot
+    change its own entry)."""
+    if state == 'present' or (state == 'join' and role == MANAGER_ROLE):
+        return 'self'
+    if state == 'join' and via_manager:
+        return 'manager'
+    return None
+
+
+def check_own_node(state, role, via_manager, node_labels):
+    """PlanError, before anything changes, when node labels were asked for a
+    worker whose entry this module cannot reach."""
+    if node_labels is not None and state == 'join' and own_node_route(state, role, via_manager) is None:
+        raise PlanError('node_labels: a worker cannot change its own entry in the node list; give manager (a '
+                        'connection to a manager of the swarm) to set them through it, or set them on a manager '
+                        'with nativeswarm.cluster.docker_swarm_node; nothing was changed')
 
 
 def join_request(role, token=None, remote_addrs=None, cluster=None, manager_nodes=None):

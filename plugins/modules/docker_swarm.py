@@ -145,9 +145,28 @@ options:
     type: int
   availability:
     description:
-      - Availability of this node when it initializes or joins (V(drain) keeps tasks off managers from birth).
+      - Availability of this node. It is given to the engine when the node initializes or joins (V(drain) keeps
+        tasks off managers from birth).
+      - A node already in the swarm gets it through its own engine when it is a manager, through O(manager) when
+        it is a worker; a worker without O(manager) keeps the availability it has.
     type: str
     choices: [active, pause, drain]
+  node_labels:
+    description:
+      - Labels of this node's entry in the swarm's node list (not the cluster's O(labels)), with O(state=present)
+        or O(state=join); set in the same run as the init or join, and kept on later runs, in one node update
+        when they differ.
+      - Set through this node's engine when it is (or becomes) a manager; a worker's are set through O(manager),
+        and without O(manager) the module refuses before changing anything (a worker cannot change its own
+        entry; use M(nativeswarm.cluster.docker_swarm_node) on a manager).
+      - Values are text; numbers and booleans become the text the docker CLI would send.
+    type: dict
+  node_labels_state:
+    description:
+      - V(merge) adds O(node_labels) to the node's labels; V(replace) makes them the only ones.
+    type: str
+    choices: [merge, replace]
+    default: merge
   snapshot_interval:
     description: Raft log entries between snapshots; 0 or more.
     type: int
@@ -301,6 +320,8 @@ EXAMPLES = r"""
     advertise_addr: eth0
     snapshot_interval: 10000
     dispatcher_heartbeat_period: 5
+    node_labels:
+      zone: eu-west-1a
   register: swarm
 
 - name: Join another manager (the token is fetched from the first manager)
@@ -350,7 +371,9 @@ actions:
   elements: str
   sample: [join]
 changes:
-  description: Cluster settings that differ(ed), with their API path and values.
+  description:
+    - Cluster settings that differ(ed), with their API path and values, and this node's own settings
+      (C(node.availability), C(node.labels); see O(node_labels)).
   returned: always
   type: list
   elements: dict
@@ -415,9 +438,9 @@ import time
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     CONNECTION_SUBOPTIONS, EngineError, connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, check_settings, check_spec, desired_spec, join_failure_advice, join_request, join_targets,
-    local_state, membership, membership_after, membership_view, merged_spec, normal_addr, plan_membership,
-    same_pem, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
+    PlanError, check_own_node, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice, join_request, join_targets,
+    local_state, membership, membership_after, membership_view, merged_spec, normal_addr, own_node_route,
+    plan_membership, plan_node, same_pem, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
@@ -431,6 +454,8 @@ class SwarmMembership:
         self.module = module
         self.p = module.params
         check_settings(self.p)
+        check_own_node(self.p['state'], self.p['role'], bool(self.p['manager']), self.p['node_labels'])
+        self.node_labels = cluster_labels(self.p['node_labels']) if self.p['node_labels'] is not None else None
         self.engine = connect(module)
         self.manager = connect(module, self.p['manager'], label='manager') if self.p['manager'] else None
         self.actions = []
@@ -505,7 +530,7 @@ class SwarmMembership:
         self.check_plan(plan, nodes)
         for action in plan:
             local = getattr(self, 'do_' + action)(local, nodes)
-        return self.result(local)
+        return self.result(self.own_node(local))
 
     def check_plan(self, plan, nodes):
         """Everything the plan needs, read and checked before its first step."""
@@ -723,6 +748,31 @@ class SwarmMembership:
             local = self.local()
         return local
 
+    def own_node(self, local):
+        """This node's availability and labels in the node list, updated in one
+        call where they differ (a worker's through O(manager))."""
+        labels, availability = self.node_labels, self.p['availability']
+        if labels is None and not availability:
+            return local
+        if own_node_route(self.p['state'], self.p['role'], self.manager is not None) is None:
+            return local  # a worker's availability is given at its join only
+        if not local['node_id']:  # check mode: not in the swarm yet, the join sets the availability
+            if labels:
+                self.actions.append('update_node')
+                self.changes.append(dict(setting='node.labels', before={}, after=labels))
+            return local
+        engine = self.engine if local['manager'] else self.manager
+        if engine is None:  # check mode: a promotion that has not happened
+            return local
+        node = engine.node_inspect(local['node_id'])
+        spec, changes = plan_node(node, availability=availability, labels=labels,
+                                  labels_state=self.p['node_labels_state'])
+        if changes:
+            self.changes.extend(dict(change, setting='node.' + change['setting']) for change in changes)
+            if self.act('update_node'):
+                engine.node_update(node['ID'], node['Version']['Index'], spec)
+        return local
+
     # -- result ---------------------------------------------------------------
     def result(self, local):
         result = dict(changed=bool(self.actions), actions=self.actions, changes=self.changes,
@@ -782,6 +832,8 @@ def main():
             default_addr_pool=dict(type='list', elements='str'),
             subnet_size=dict(type='int'),
             availability=dict(type='str', choices=['active', 'pause', 'drain']),
+            node_labels=dict(type='dict'),
+            node_labels_state=dict(type='str', default='merge', choices=['merge', 'replace']),
             signing_ca_cert=dict(type='str'),
             signing_ca_key=dict(type='str', no_log=True),
             rotate_worker_token=dict(type='bool', default=False),

@@ -131,6 +131,30 @@ def test_joining_again_is_no_change_also_in_check_mode(cluster):
     assert sorted(n['hostname'] for n in info['nodes']) == sorted(cluster.truth())
 
 
+def test_node_labels_and_availability_of_the_node_itself(cluster):
+    def spec(node):
+        return cluster.truth()[node]['Spec']
+    # a worker cannot change its own entry: refused before anything happens
+    failed(cluster.run('docker_swarm', 'worker2', state='join', role='worker', node_labels={'tier': 'web'}),
+           'node_labels', 'manager', 'nothing was changed')
+    assert 'Labels' not in spec('worker2') or not spec('worker2')['Labels']
+    # ... through a manager it can; numbers become text as with the CLI
+    result = ok(join(cluster, 'worker2', 'worker', node_labels={'tier': 'web', 'rack': 7}))
+    assert result['actions'] == ['update_node'] and spec('worker2')['Labels'] == {'tier': 'web', 'rack': '7'}
+    assert not ok(join(cluster, 'worker2', 'worker', node_labels={'tier': 'web'}))['changed']
+    # a manager changes its own entry through its own engine, labels and availability in one update
+    planned = ok(join(cluster, 'manager2', 'manager', check=True, diff=True, node_labels={'zone': 'b'},
+                      availability='drain'))
+    assert planned['actions'] == ['update_node'] and planned['diff']['after']['node.labels'] == {'zone': 'b'}
+    assert spec('manager2')['Availability'] == 'active' and not spec('manager2').get('Labels')
+    ok(join(cluster, 'manager2', 'manager', node_labels={'zone': 'b'}, availability='drain'))
+    assert spec('manager2')['Availability'] == 'drain' and spec('manager2')['Labels'] == {'zone': 'b'}
+    ok(join(cluster, 'manager2', 'manager', node_labels={}, node_labels_state='replace', availability='active'))
+    assert spec('manager2')['Availability'] == 'active' and not spec('manager2').get('Labels')
+    assert not ok(join(cluster, 'manager2', 'manager', node_labels={}, node_labels_state='replace',
+                       availability='active'))['changed']
+
+
 def test_bad_requests_fail_cleanly_and_change_nothing(cluster):
     tokens = ok(cluster.run('docker_swarm_info', MAIN, return_join_tokens=True))['join_tokens']
     # a manager token for a worker join: refused before anything happens

@@ -31,7 +31,7 @@ NOT_CLUSTER_SETTINGS = {
     'state', 'role', 'remote_addrs', 'join_token', 'manager', 'advertise_addr', 'listen_addr', 'data_path_addr',
     'availability', 'rotate_worker_token', 'rotate_manager_token', 'rotate_unlock_key', 'rotate_ca', 'unlock_key',
     'return_join_tokens', 'return_unlock_key', 'allow_even_managers', 'force', 'wait_timeout',
-    'probe_remote_addrs',
+    'probe_remote_addrs', 'node_labels', 'node_labels_state',
 }
 
 
@@ -71,7 +71,7 @@ def shape(spec):
 
 
 def test_every_role_is_covered():
-    assert ROLES == ['engine', 'swarm_manager', 'swarm_worker']
+    assert ROLES == ['engine', 'flocker', 'swarm_manager', 'swarm_worker']
 
 
 @pytest.mark.parametrize('role', ROLES)

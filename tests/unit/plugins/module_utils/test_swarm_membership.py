@@ -28,6 +28,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import EngineError
+from ansible_collections.nativeswarm.cluster.plugins.module_utils import _swarm
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice, join_request,
     join_targets, local_state, membership, pem_digest, plan_membership, spec_changes)
@@ -1051,3 +1052,34 @@ def test_digest_of_the_probe_root_ca_is_what_tokens_carry():
     # the same digest function the join check uses: SHA-256 of the PEM bytes in base 36
     number = int(hashlib.sha256(CA_A.encode()).hexdigest(), 16)
     assert int(pem_digest(CA_A), 36) == number
+
+
+# ---------------------------------------------------------------- the node's own entry (node_labels)
+
+@pytest.mark.parametrize('state, role, via_manager, route', [
+    ('present', 'worker', False, 'self'),      # init or update: this node is a manager
+    ('join', 'manager', False, 'self'),
+    ('join', 'worker', True, 'manager'),
+    ('join', 'worker', False, None),
+    ('absent', 'worker', True, None),
+])
+def test_own_node_route(state, role, via_manager, route):
+    assert _swarm.own_node_route(state, role, via_manager) == route
+
+
+def test_worker_labels_without_a_manager_are_refused_before_anything_changes():
+    with pytest.raises(PlanError, match='node_labels: a worker cannot change its own entry.*nothing was changed'):
+        _swarm.check_own_node('join', 'worker', False, {'zone': 'a'})
+    _swarm.check_own_node('join', 'worker', True, {'zone': 'a'})
+    _swarm.check_own_node('join', 'worker', False, None)
+    _swarm.check_own_node('join', 'manager', False, {'zone': 'a'})
+
+
+@pytest.mark.parametrize('params, words', [
+    ({'node_labels': {'': 'x'}}, 'node_labels: a label has an empty key'),
+    ({'node_labels': {'a': None}}, "node_labels: label 'a' has no value"),
+    ({'node_labels': {'a': 1}, 'state': 'absent'}, 'node_labels: a node that leaves its swarm'),
+])
+def test_node_labels_are_checked_with_the_settings(params, words):
+    with pytest.raises(PlanError, match=words):
+        _swarm.check_settings(params)
