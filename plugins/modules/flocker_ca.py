@@ -98,6 +98,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: O(path) made absolute (C(~) expanded).
+  returned: always
+  type: str
+  sample: /home/ops/.local/share/nativeswarm/flocker-ca/prod
+cluster_cert:
+  description: The cluster CA certificate (PEM), to compare with what hosts carry; null before it exists.
+  returned: always
+  type: str
+  sample: "-----BEGIN CERTIFICATE-----\nMIIF...\n-----END CERTIFICATE-----\n"
 cluster_uuid:
   description: The cluster's UUID (the OU of every certificate); null in check mode before the CA exists.
   returned: always
@@ -182,7 +192,8 @@ def run(module):
         for label in p[option]:
             crt_name, key_name = ca.files(kind, label)
             layout[group][label] = dict(cert=crt_name, key=key_name)
-    return dict(changed=bool(missing), created=created, files=layout,
+    return dict(changed=bool(missing), created=created, files=layout, path=os.path.abspath(p['path']),
+                cluster_cert=ca.cert_pem(cluster[1]).decode('ascii') if cluster else None,
                 cluster_uuid=ca.organizational_unit(cluster[1]) if cluster else None,
                 node_uuids=dict((label, ca.node_uuid_of(pair[1])) for (kind, label), pair in existing.items()
                                 if kind == 'node'))
