@@ -28,7 +28,7 @@ CONNECTION_SPEC = dict(
     control_port=dict(type='int', default=DEFAULT_PORT),
     ca_path=dict(type='path', required=True, aliases=['cluster_cert']),
     client_cert=dict(type='path', required=True, aliases=['user_cert']),
-    client_key=dict(type='path', required=True, aliases=['user_key']),
+    client_key=dict(type='path', required=True, aliases=['user_key'], no_log=False),
     timeout=dict(type='int', default=30),
 )
 

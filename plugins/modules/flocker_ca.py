@@ -207,7 +207,7 @@ def main():
             control_names=dict(type='list', elements='str'),
             nodes=dict(type='list', elements='str', default=[]),
             api_users=dict(type='list', elements='str', default=[]),
-            key_size=dict(type='int', default=4096),
+            key_size=dict(type='int', default=4096, no_log=False),
             valid_days=dict(type='int', default=7300),
         ),
         supports_check_mode=True,
