@@ -1,4 +1,4 @@
-"""python -m bench [--reps N] [--smoke] [--only P1,P3] [--json PATH] [--png PATH]
+"""python -m bench [--reps N] [--smoke] [--only P1,P3] [--p3-sizes 4,40] [--p3-large 100] [--json PATH] [--png PATH]
 
 Starts its own lab (NSLAB_NAME nsbnch unless --lab), runs the cases, prints
 the table, writes it as JSON and as a PNG chart (when matplotlib is there),
@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench import report
-from bench.cases import Bench, tempdir
+from bench.cases import P3_LARGE, P3_SIZES, Bench, tempdir
 from bench.lab import ROOT, Lab
 
 CASES = ('P1', 'P2', 'P3', 'P4', 'overhead')
@@ -26,6 +26,12 @@ def parse_args(argv):
     parser.add_argument('--only', help='comma-separated cases out of %s' % ','.join(CASES))
     parser.add_argument('--json', help='JSON output (default bench/results/latest.json; smoke.json with --smoke)')
     parser.add_argument('--png', help='PNG chart (default bench/results/latest.png; smoke.png with --smoke)')
+    parser.add_argument('--p3-sizes', default='%d,%d' % P3_SIZES,
+                        help='P3: the two worker counts compared, small,large (default %(default)s)')
+    parser.add_argument('--p3-large', type=int, default=P3_LARGE,
+                        help='P3: workers of the one controller-path run after them (default %(default)s; 0 skips it)')
+    parser.add_argument('--no-100', dest='p3_large', action='store_const', const=0,
+                        help='P3: skip the large controller-path run (same as --p3-large 0)')
     parser.add_argument('--lab', default='nsbnch', help='lab name (NSLAB_NAME, 1-6 of [a-z0-9], default nsbnch)')
     args = parser.parse_args(argv)
     if args.smoke:
@@ -39,6 +45,14 @@ def parse_args(argv):
         parser.error('unknown case(s): %s' % ', '.join(sorted(unknown)))
     if args.reps < 1:
         parser.error('--reps must be at least 1')
+    try:
+        args.p3_sizes = tuple(int(size) for size in args.p3_sizes.split(','))
+    except ValueError:
+        args.p3_sizes = ()
+    if len(args.p3_sizes) != 2 or not 0 < args.p3_sizes[0] < args.p3_sizes[1]:
+        parser.error('--p3-sizes takes two worker counts, the smaller first (e.g. 4,40)')
+    if args.p3_large < 0:
+        parser.error('--p3-large must be 0 (skip) or a worker count')
     return args
 
 
@@ -51,7 +65,7 @@ def run(args, bench, rows):
     if 'P1' in args.cases or 'P2' in args.cases:
         rows += [r for r in bench.stand_up(args.reps) if r['case'] in args.cases]
     if 'P3' in args.cases:
-        rows += bench.scale(args.reps)
+        rows += bench.scale(args.reps, args.p3_sizes, args.p3_large)
     if 'P4' in args.cases:
         rows += bench.rolling()
     if 'overhead' in args.cases:
@@ -65,6 +79,7 @@ def main(argv=None):
     lab = Lab(args.lab, os.path.join(workdir, 'hosts.yml'))
     bench = Bench(lab, workdir, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     result = {'meta': {'reps': args.reps, 'cases': args.cases, 'lab': args.lab,
+                       'p3_sizes': list(args.p3_sizes), 'p3_large': args.p3_large,
                        'started': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
                        'cpus': os.cpu_count()},
               'rows': [], 'errors': []}

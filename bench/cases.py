@@ -12,11 +12,20 @@ import threading
 import docker
 
 from bench import overhead
-from bench.lab import ROOT
+from bench.lab import ROOT, cpu_seconds
 from bench.run import FLOOR_SCRIPT, PEER_PLAYBOOK, SITE, Run, playbook, timed
 
 P1_SHAPE = (3, 2)
 P3_MANAGERS = 3
+P3_SIZES = (4, 40)
+P3_LARGE = 100
+# the two ways site.yml forms the swarm from one inventory: the extra vars of each
+PATHS = {'role path': {}, 'controller': {'swarm_form_from_controller': True}}
+P1_VARIANTS = ('floor', 'peer') + tuple(PATHS)
+# the large/small ratio each path should stay under in P3
+P3_GOALS = {'role path': 3.0, 'controller': 2.0}
+# the issue's aim for a stand-up: at most this many tasks that run (task rounds)
+TASK_ROUNDS_GOAL = 15
 
 
 def summary(values):
@@ -112,68 +121,113 @@ class Bench:
         return Run(seconds, proc.returncode == 0, error=proc.stderr.strip()[-1500:] if proc.returncode else '')
 
     def stand_up(self, reps, forks=5):
-        """P1 (floor, peer, collection from bare engines) and P2 (the
-        collection's site.yml again on the cluster it formed)."""
-        runs = {'floor': [], 'peer': [], 'collection': [], 'rerun': []}
+        """P1 (floor, peer, and site.yml by each of its paths from bare
+        engines) and P2 (each path's site.yml again on the cluster it formed)."""
+        runs = dict((key, []) for key in P1_VARIANTS + tuple('%s rerun' % path for path in PATHS))
         managers, workers = P1_SHAPE
         for rep in range(reps):
-            for variant in ('floor', 'peer', 'collection'):
+            for variant in P1_VARIANTS:
                 self.log('  P1 rep %d/%d: %s' % (rep + 1, reps, variant))
                 nodes = self._fresh(managers, workers)
                 self._sample_memory('idle engine')
                 labels, labels_inventory = self._labels_inventory(nodes)
                 if variant == 'floor':
                     run = self.floor(nodes, labels)
+                elif variant == 'peer':
+                    run = playbook(PEER_PLAYBOOK, [self.lab.inventory, labels_inventory], forks)
                 else:
-                    path = PEER_PLAYBOOK if variant == 'peer' else SITE
-                    run = playbook(path, [self.lab.inventory, labels_inventory], forks)
+                    run = playbook(SITE, [self.lab.inventory, labels_inventory], forks, PATHS[variant])
                 runs[variant].append(self._verified(run, nodes, managers, workers, labels))
                 self._sample_memory('formed swarm')
-            self.log('  P2 rep %d/%d: site.yml again' % (rep + 1, reps))
-            runs['rerun'].append(self._verified(playbook(SITE, [self.lab.inventory, labels_inventory], forks),
-                                                nodes, managers, workers, labels))
+                if variant in PATHS:
+                    self.log('  P2 rep %d/%d: site.yml again, %s' % (rep + 1, reps, variant))
+                    runs['%s rerun' % variant].append(self._verified(
+                        playbook(SITE, [self.lab.inventory, labels_inventory], forks, PATHS[variant]),
+                        nodes, managers, workers, labels))
         seconds = dict((k, [r.seconds if r.ok else None for r in v]) for k, v in runs.items())
         p1 = {'case': 'P1', 'what': 'stand-up %d+%d with labels, forks %d' % (managers, workers, forks),
-              'variants': _variants(runs, ('floor', 'peer', 'collection')),
-              'ratios': {'collection/floor': ratios(seconds['collection'], seconds['floor']),
-                         'collection/peer': ratios(seconds['collection'], seconds['peer'])},
-              'goals': {'collection/floor': ['<=', 1.5], 'collection/peer': ['<', 1.0]}}
-        changed = [r.changed for r in runs['rerun']]
-        p2 = {'case': 'P2', 'what': 'site.yml again, forks %d' % forks,
-              'variants': _variants({'first run': runs['collection'], 'rerun': runs['rerun']},
-                                    ('first run', 'rerun')),
-              'ratios': {'rerun/first run': ratios(seconds['rerun'], seconds['collection'])},
-              'goals': {'rerun/first run': ['<=', 0.5]},
-              'changed': changed,
-              'changed_goal_met': all(c == 0 for c in changed)}
-        return [p1, p2]
+              'variants': _variants(runs, P1_VARIANTS),
+              'ratios': {'role path/floor': ratios(seconds['role path'], seconds['floor']),
+                         'role path/peer': ratios(seconds['role path'], seconds['peer']),
+                         'controller/floor': ratios(seconds['controller'], seconds['floor']),
+                         'controller/peer': ratios(seconds['controller'], seconds['peer'])},
+              'goals': {'role path/floor': ['<=', 1.5], 'role path/peer': ['<', 1.0],
+                        'controller/floor': ['<=', 1.5]},
+              'task_rounds': dict((path, _task_rounds(runs[path])) for path in PATHS),
+              'task_rounds_goal': ['<=', TASK_ROUNDS_GOAL]}
+        rows = [p1]
+        for path in PATHS:
+            rerun = runs['%s rerun' % path]
+            changed = [r.changed for r in rerun]
+            rows.append({'case': 'P2', 'path': path, 'what': 'site.yml again, %s, forks %d' % (path, forks),
+                         'variants': _variants({'first run': runs[path], 'rerun': rerun}, ('first run', 'rerun')),
+                         'ratios': {'rerun/first run': ratios(seconds['%s rerun' % path], seconds[path])},
+                         'goals': {'rerun/first run': ['<=', 0.4]} if path == 'role path' else {},
+                         'changed': changed,
+                         'changed_goal_met': bool(changed) and all(c == 0 for c in changed)})
+        return rows
 
     # -- P3 ---------------------------------------------------------------
-    def scale(self, reps, sizes=(4, 40), forks=50):
-        """P3: the managers formed first, then engines for N workers added
-        and site.yml run once to join them (the timed run)."""
-        runs = dict((size, []) for size in sizes)
+    def _join(self, path, size, forks, memory_key):
+        """Fresh engines; the managers formed by ``path``; engines for
+        ``size`` workers added; one timed site.yml run by ``path`` joins
+        them, with the memory sampled and the first manager's CPU (its
+        dockerd process tree) read before and after."""
+        self._fresh(P3_MANAGERS, 0)
+        formed = playbook(SITE, [self.lab.inventory], forks, PATHS[path])
+        if not formed.ok:
+            formed.error = 'forming the managers: ' + formed.error
+            return self._verified(formed, [], 0, 0)
+        self.lab.up(P3_MANAGERS, size)
+        nodes = self.lab.status()
+        pid = next(n for n in nodes if n['group'] == 'swarm_managers').get('pid')
+        cpu_before = cpu_seconds(pid) if pid else None
+        with MemorySampler(self, memory_key):
+            run = playbook(SITE, [self.lab.inventory], forks, PATHS[path])
+        if cpu_before is not None:
+            cpu = cpu_seconds(pid) - cpu_before
+            run.extra['manager_cpu_seconds'] = round(cpu, 2)
+            run.extra['manager_cpu_percent'] = round(100.0 * cpu / run.seconds, 1) if run.seconds else None
+        return self._verified(run, nodes, P3_MANAGERS, size)
+
+    def scale(self, reps, sizes=P3_SIZES, large=P3_LARGE, forks=50):
+        """P3: for each path, the managers formed first, then engines for N
+        workers added and site.yml run once to join them (the timed run);
+        then, unless ``large`` is 0, one run of the controller path joining
+        ``large`` workers."""
+        small, big = sizes
+        runs = dict(((path, size), []) for path in PATHS for size in sizes)
         for rep in range(reps):
-            for size in sizes:
-                self.log('  P3 rep %d/%d: join %d workers' % (rep + 1, reps, size))
-                self._fresh(P3_MANAGERS, 0)
-                formed = playbook(SITE, [self.lab.inventory], forks)
-                if not formed.ok:
-                    runs[size].append(self._verified(formed, [], 0, 0))
-                    continue
-                self.lab.up(P3_MANAGERS, size)
-                nodes = self.lab.status()
-                with MemorySampler(self, 'during the %d-worker join' % size):
-                    run = playbook(SITE, [self.lab.inventory], forks)
-                runs[size].append(self._verified(run, nodes, P3_MANAGERS, size))
-        small, large = sizes
-        seconds = dict((k, [r.seconds if r.ok else None for r in v]) for k, v in runs.items())
-        key = '%d workers/%d workers' % (large, small)
-        return [{'case': 'P3', 'what': 'site.yml joins workers to %d managers, forks %d' % (P3_MANAGERS, forks),
-                 'variants': _variants(dict(('%d workers' % k, v) for k, v in runs.items()),
-                                       ['%d workers' % s for s in sizes]),
-                 'ratios': {key: ratios(seconds[large], seconds[small])},
-                 'goals': {key: ['<=', 3.0]}}]
+            for path in PATHS:
+                for size in sizes:
+                    self.log('  P3 rep %d/%d: %s joins %d workers' % (rep + 1, reps, path, size))
+                    runs[path, size].append(self._join(path, size, forks,
+                                                       'during the %d-worker join (%s)' % (size, path)))
+        rows = []
+        key = '%d workers/%d workers' % (big, small)
+        for path in PATHS:
+            seconds = dict((size, [r.seconds if r.ok else None for r in runs[path, size]]) for size in sizes)
+            rows.append({'case': 'P3', 'path': path,
+                         'what': 'site.yml joins workers to %d managers, %s, forks %d' % (P3_MANAGERS, path, forks),
+                         'variants': _variants(dict(('%d workers' % size, runs[path, size]) for size in sizes),
+                                               ['%d workers' % size for size in sizes]),
+                         'ratios': {key: ratios(seconds[big], seconds[small])},
+                         'goals': {key: ['<=', P3_GOALS[path]]},
+                         'manager_cpu': _manager_cpu(runs[path, big])})
+        if large:
+            path = 'controller'
+            self.log('  P3 once: %s joins %d workers' % (path, large))
+            run = self._join(path, large, forks, 'during the %d-worker join (%s)' % (large, path))
+            baseline = next(row for row in rows if row['path'] == path)['variants']['%d workers' % small]
+            key = '%d workers/%d workers' % (large, small)
+            rows.append({'case': 'P3', 'path': path,
+                         'what': 'site.yml joins workers to %d managers, %s, one run' % (P3_MANAGERS, path),
+                         'variants': {'%d workers' % large: _variants({'run': [run]}, ['run'])['run'],
+                                      '%d workers' % small: baseline},
+                         'ratios': {key: ratios([run.seconds if run.ok else None], [baseline.get('median')])},
+                         'goals': {},
+                         'manager_cpu': _manager_cpu([run])})
+        return rows
 
     # -- P4 ---------------------------------------------------------------
     @staticmethod
@@ -253,6 +307,23 @@ def _variants(runs, order):
     """{variant: {seconds: summary, runs: [...]}} in the given order."""
     return dict((name, dict(summary([r.seconds for r in runs[name] if r.ok]) or {'median': None},
                             runs=[r.as_dict() for r in runs[name]])) for name in order)
+
+
+def _task_rounds(runs):
+    """{'tasks': n, 'ran': m} of the last run that worked (the counts do not
+    change between repetitions of one path), None when none worked."""
+    done = [r for r in runs if r.ok and r.tasks is not None]
+    return {'tasks': done[-1].tasks, 'ran': done[-1].ran} if done else None
+
+
+def _manager_cpu(runs):
+    """Median CPU seconds of the first manager's engine during the runs and
+    as a percentage of their wall time; None when not measured."""
+    done = [r.extra for r in runs if r.ok and 'manager_cpu_seconds' in r.extra]
+    if not done:
+        return None
+    return {'seconds': summary([d['manager_cpu_seconds'] for d in done]),
+            'percent_of_wall': summary([d['manager_cpu_percent'] for d in done])}
 
 
 def tempdir():

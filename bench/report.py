@@ -24,15 +24,63 @@ def _ratio(summary):
 
 
 def goal_met(row, key):
-    """True/False when the row has a goal for ``key``, None when it has none."""
+    """True/False when the row has a goal for ``key`` (or a changed=0 goal),
+    None when it has none."""
     goal = row['goals'].get(key)
     if goal is None:
-        return None
+        return row['changed_goal_met'] if 'changed_goal_met' in row else None
     ratio = row['ratios'].get(key)
     met = bool(ratio) and OPERATORS[goal[0]](ratio['median'], goal[1])
     if 'changed_goal_met' in row:
         met = met and row['changed_goal_met']
     return met
+
+
+def task_rounds_met(row, path):
+    """True/False: the ``ran`` count of ``path`` against the row's task-round
+    goal; None when it was not measured."""
+    rounds = row.get('task_rounds', {}).get(path)
+    goal = row.get('task_rounds_goal')
+    if not rounds or not goal:
+        return None
+    return OPERATORS[goal[0]](rounds['ran'], goal[1])
+
+
+def footer_lines(result):
+    """The lines under the table: task rounds, the first manager's CPU,
+    the module no-op paths, memory per node, errors."""
+    out = []
+    for row in result['rows']:
+        if row.get('task_rounds'):
+            goal = row['task_rounds_goal']
+            parts = []
+            for path, rounds in row['task_rounds'].items():
+                if rounds is None:
+                    parts.append('%s: failed' % path)
+                    continue
+                met = task_rounds_met(row, path)
+                parts.append('%s: %d tasks, %d ran %s' % (path, rounds['tasks'], rounds['ran'], '✓' if met else '✗'))
+            out.append('%s task rounds (goal: ran %s %d): %s'
+                       % (row['case'], goal[0].replace('<=', '≤'), goal[1], '; '.join(parts)))
+    for row in result['rows']:
+        cpu = row.get('manager_cpu')
+        if cpu:
+            measured = next(iter(row['ratios'])).split('/', 1)[0]
+            out.append("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.0f%% of the run's wall time"
+                       % (row['case'], row.get('path', ''), measured, cpu['seconds']['median'],
+                          cpu['percent_of_wall']['median']))
+    for row in result['rows']:
+        if row.get('api_calls'):
+            out.append('%s no-op path: %s' % (row['module'], ', '.join(row['api_calls'])))
+    for key, entry in result.get('memory', {}).items():
+        samples = entry['samples']
+        out.append('lab memory per node, %s (%s of dockerd+containerd+shims, %d nodes, %d samples): '
+                   'median %.0f MB, peak %.0f MB'
+                   % (key, entry['source'], entry['nodes'], len(samples),
+                      max(s['median'] for s in samples) / 2 ** 20, max(s['max'] for s in samples) / 2 ** 20))
+    for error in result.get('errors', []):
+        out.append('ERROR: %s' % error)
+    return out
 
 
 def table_rows(rows):
@@ -70,17 +118,7 @@ def render(result):
     out.append('')
     out.append('%d repetition(s), each on fresh engines (lab %s); medians, spread = min–max; %s'
                % (meta['reps'], meta['lab'], meta['started']))
-    for row in result['rows']:
-        if row.get('api_calls'):
-            out.append('%s no-op path: %s' % (row['module'], ', '.join(row['api_calls'])))
-    for key, entry in result.get('memory', {}).items():
-        samples = entry['samples']
-        out.append('lab memory per node, %s (%s of dockerd+containerd+shims, %d nodes, %d samples): '
-                   'median %.0f MB, peak %.0f MB'
-                   % (key, entry['source'], entry['nodes'], len(samples),
-                      max(s['median'] for s in samples) / 2 ** 20, max(s['max'] for s in samples) / 2 ** 20))
-    for error in result.get('errors', []):
-        out.append('ERROR: %s' % error)
+    out += footer_lines(result)
     return '\n'.join(out)
 
 
@@ -99,7 +137,8 @@ def write_png(result, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    bars = [('%s %s' % (row.get('module', row['case']), key), row['ratios'][key], row['goals'].get(key))
+    bars = [(' '.join(part for part in (row.get('module', row['case']), row.get('path'), key) if part),
+             row['ratios'][key], row['goals'].get(key))
             for row in result['rows'] for key in row['ratios'] if row['ratios'][key]]
     if not bars:
         return False

@@ -24,13 +24,21 @@ ANSIBLE_ENV = dict(os.environ,
 
 
 class Run:
-    """One timed command: seconds, whether it worked, what it changed."""
+    """One timed command: seconds, whether it worked, what it changed; for a
+    playbook also its task rounds: ``tasks`` started, ``ran`` (not skipped
+    on every host)."""
 
-    def __init__(self, seconds, ok, changed=None, error=''):
+    def __init__(self, seconds, ok, changed=None, error='', tasks=None, ran=None):
         self.seconds, self.ok, self.changed, self.error = seconds, ok, changed, error
+        self.tasks, self.ran = tasks, ran
+        self.extra = {}
 
     def as_dict(self):
-        return {'seconds': round(self.seconds, 3), 'ok': self.ok, 'changed': self.changed, 'error': self.error}
+        out = {'seconds': round(self.seconds, 3), 'ok': self.ok, 'changed': self.changed, 'error': self.error}
+        if self.tasks is not None:
+            out.update(tasks=self.tasks, ran=self.ran)
+        out.update(self.extra)
+        return out
 
 
 def timed(cmd, env=None, stdin=None):
@@ -40,22 +48,35 @@ def timed(cmd, env=None, stdin=None):
     return time.monotonic() - start, proc
 
 
-def playbook(path, inventories, forks):
+def task_rounds(plays):
+    """(tasks, ran) of the json callback's plays: every task the run started,
+    and those that ran on at least one host (not skipped on all of them)."""
+    tasks = [task for play in plays for task in play.get('tasks', [])]
+    ran = [task for task in tasks
+           if any(not result.get('skipped') for result in task.get('hosts', {}).values())]
+    return len(tasks), len(ran)
+
+
+def playbook(path, inventories, forks, extra_vars=None):
     """ansible-playbook from the venv with the json callback; the recap's
-    changed count summed over the hosts."""
+    changed count summed over the hosts, and the run's task rounds."""
     cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), path, '--forks', str(forks)]
     for inventory in inventories:
         cmd += ['-i', inventory]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
     seconds, proc = timed(cmd, env=ANSIBLE_ENV)
     try:
-        stats = json.loads(proc.stdout)['stats']
-    except (ValueError, KeyError):
+        output = json.loads(proc.stdout)
+        stats = output['stats']
+        tasks, ran = task_rounds(output.get('plays', []))
+    except (ValueError, KeyError, AttributeError, TypeError):
         return Run(seconds, False, error='no JSON from ansible-playbook (rc %d): %s'
                    % (proc.returncode, (proc.stderr or proc.stdout)[-1500:]))
     changed = sum(s.get('changed', 0) for s in stats.values())
     failed = [h for h, s in stats.items() if s.get('failures') or s.get('unreachable')]
     error = 'failed on %s' % ', '.join(sorted(failed)) if failed or proc.returncode else ''
-    return Run(seconds, not error, changed, error)
+    return Run(seconds, not error, changed, error, tasks, ran)
 
 
 def python():

@@ -1,7 +1,8 @@
 """The benchmark's smoke run (P1 and P2, one repetition), so `python -m bench`
-cannot rot: it starts its own lab, measures the floor, the peer and the
-collection, re-runs site.yml, writes the JSON, and takes the lab down.
-Timings are recorded, never judged here."""
+cannot rot: it starts its own lab, measures the floor, the peer and site.yml
+by its role path and its controller path, re-runs each path, counts the task
+rounds, writes the JSON, and takes the lab down. Timings are recorded, never
+judged here."""
 
 import json
 import os
@@ -41,10 +42,10 @@ def smoke(tmp_path_factory):
 def test_rows_p1_and_p2_with_positive_timings(smoke):
     _name, result, stdout = smoke
     assert result['errors'] == []
-    rows = dict((row['case'], row) for row in result['rows'])
-    assert sorted(rows) == ['P1', 'P2']
+    rows = result['rows']
+    assert sorted(row['case'] for row in rows) == ['P1', 'P2', 'P2']
     assert result['meta']['reps'] == 1
-    for row in rows.values():
+    for row in rows:
         for variant in row['variants'].values():
             assert _positive(variant), row
             assert all(run['ok'] for run in variant['runs']), variant['runs']
@@ -53,17 +54,35 @@ def test_rows_p1_and_p2_with_positive_timings(smoke):
     assert 'P1' in stdout and 'P2' in stdout
 
 
-def test_floor_peer_and_collection_measured(smoke):
+def test_floor_peer_and_both_paths_measured(smoke):
     p1 = next(row for row in smoke[1]['rows'] if row['case'] == 'P1')
-    assert sorted(p1['variants']) == ['collection', 'floor', 'peer']
-    assert sorted(p1['ratios']) == ['collection/floor', 'collection/peer']
+    assert sorted(p1['variants']) == ['controller', 'floor', 'peer', 'role path']
+    assert sorted(p1['ratios']) == ['controller/floor', 'controller/peer', 'role path/floor', 'role path/peer']
 
 
-def test_rerun_recorded_changed_zero(smoke):
-    p2 = next(row for row in smoke[1]['rows'] if row['case'] == 'P2')
-    assert p2['changed'] == [0]
-    assert p2['variants']['rerun']['runs'][0]['changed'] == 0
-    assert p2['changed_goal_met'] is True
+def test_task_rounds_counted_for_both_paths(smoke):
+    p1 = next(row for row in smoke[1]['rows'] if row['case'] == 'P1')
+    assert p1['task_rounds_goal'] == ['<=', 15]
+    rounds = p1['task_rounds']
+    assert sorted(rounds) == ['controller', 'role path']
+    for path, counts in rounds.items():
+        assert 0 < counts['ran'] <= counts['tasks'], (path, counts)
+        run = p1['variants'][path]['runs'][0]
+        assert (run['tasks'], run['ran']) == (counts['tasks'], counts['ran'])
+    # the controller path runs its one module call where the role path runs the roles
+    assert rounds['controller']['ran'] < rounds['role path']['ran']
+    assert 'task rounds' in smoke[2]
+
+
+def test_each_path_rerun_recorded_changed_zero(smoke):
+    p2 = dict((row['path'], row) for row in smoke[1]['rows'] if row['case'] == 'P2')
+    assert sorted(p2) == ['controller', 'role path']
+    for row in p2.values():
+        assert row['changed'] == [0], row
+        assert row['variants']['rerun']['runs'][0]['changed'] == 0
+        assert row['changed_goal_met'] is True
+    assert p2['role path']['goals'] == {'rerun/first run': ['<=', 0.4]}
+    assert p2['controller']['goals'] == {}
 
 
 def test_its_lab_is_gone(smoke):
