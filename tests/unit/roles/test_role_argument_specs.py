@@ -71,7 +71,7 @@ def shape(spec):
 
 
 def test_every_role_is_covered():
-    assert ROLES == ['engine', 'flocker', 'swarm_manager', 'swarm_worker']
+    assert ROLES == ['engine', 'flocker', 'grafana', 'prometheus', 'swarm_manager', 'swarm_worker']
 
 
 @pytest.mark.parametrize('role', ROLES)
