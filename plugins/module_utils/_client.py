@@ -21,8 +21,10 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 import time
 import traceback
+from urllib.parse import urlparse
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -190,10 +192,38 @@ SSL_REASONS = (
 )
 
 
+def _ssh_problem(chain):
+    """What went wrong in the Python SSH library (paramiko) on the way to an
+    ``ssh://`` engine, in words; None when it was not the SSH layer."""
+    for current in chain:
+        if not (type(current).__module__ or '').startswith('paramiko'):
+            continue
+        name = type(current).__name__
+        if name == 'BadHostKeyException':
+            return ('the SSH host key of that host is not the one in known_hosts (a reinstalled host, or someone in '
+                    'between): check the new key, then replace the line of that host in ~/.ssh/known_hosts')
+        if name == 'PasswordRequiredException':
+            return 'the SSH private key is protected by a passphrase: load it into an ssh agent'
+        if name in ('AuthenticationException', 'BadAuthenticationType', 'PartialAuthentication'):
+            return ('SSH authentication failed: the host accepted none of the keys offered (~/.ssh of the user '
+                    'that runs the module, or its ssh agent): add the public key to the authorized_keys of the user '
+                    'in docker_host')
+        if name == 'NoValidConnectionsError':
+            return 'connection refused: nothing accepts SSH connections at that address (sshd stopped, or wrong port?)'
+        if 'not found in known_hosts' in str(current):
+            return ('the SSH host key of that host is unknown: check it and add it to ~/.ssh/known_hosts of the user '
+                    'that runs the module (for example from ssh-keyscan)')
+        return 'the SSH connection failed (%s)' % (str(current).strip() or name)
+    return None
+
+
 def describe_error(exc, timeout=None):
-    """What went wrong on the way to an engine, in words: the socket, TLS or
-    HTTP error found behind ``exc`` (never a Python representation)."""
+    """What went wrong on the way to an engine, in words: the socket, TLS,
+    SSH or HTTP error found behind ``exc`` (never a Python representation)."""
     chain = _exception_chain(exc)
+    ssh = _ssh_problem(chain)
+    if ssh is not None:
+        return ssh
 
     def find(*types):
         return next((e for e in chain if isinstance(e, types)), None)
@@ -255,6 +285,32 @@ def describe_error(exc, timeout=None):
     return 'the connection failed (%s)' % type(chain[-1]).__name__
 
 
+def ssh_command_problem(url, timeout):
+    """Why the ``ssh`` command cannot reach the engine at ``url`` (an
+    ``ssh://`` URL with use_ssh_client): what ssh (or the remote shell) said
+    last on its standard error, or None when it works. The SDK leaves that
+    output on the module's standard error, where nobody reads it, and sees
+    only a connection closed without an answer."""
+    parsed = urlparse(url)
+    args = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=%d' % max(1, int(timeout))]
+    if parsed.username:
+        args += ['-l', parsed.username]
+    if parsed.port:
+        args += ['-p', str(parsed.port)]
+    args += ['--', parsed.hostname or '', 'docker system dial-stdio']
+    try:
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              timeout=timeout, check=False)
+    except FileNotFoundError:
+        return 'the ssh command is not installed where the module runs (use_ssh_client needs it)'
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode == 0:
+        return None
+    lines = [line.strip() for line in proc.stderr.decode('utf-8', 'replace').splitlines() if line.strip()]
+    return lines[-1] if lines else 'ssh ended with status %d' % proc.returncode
+
+
 def _client_class():
     """docker.APIClient, except that the TLS verification it was set up with
     wins over REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE: requests otherwise lets
@@ -281,6 +337,7 @@ class Engine:
         kwargs = connection_params(params)
         self.url = params.get('docker_host') or DEFAULT_DOCKER_HOST
         self.timeout = kwargs['timeout']
+        self.ssh_client = bool(kwargs.get('use_ssh_client')) and self.url.startswith('ssh://')
         tls = kwargs.pop('tls')
         if tls is not None:
             if sdk_version() >= (7, 0, 0):
@@ -297,13 +354,20 @@ class Engine:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # the SDK wraps whatever failed (socket, TLS, HTTP) when it asks
             # for the engine's version: say what it was in words
-            raise EngineError('cannot reach the Docker engine at %s: %s'
-                              % (self.url, describe_error(exc, self.timeout)))
+            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, self.describe(exc)))
         if kwargs['version'] == 'auto':
             self.calls.append('GET /version')
         if version_tuple(api_version) < MIN_API_VERSION:
             raise EngineError('the Docker engine at %s speaks API %s; this collection needs %s or later'
                               % (self.url, api_version, '.'.join(map(str, MIN_API_VERSION))))
+
+    def describe(self, exc):
+        """``exc`` in words; through the ssh command, what ssh says."""
+        if self.ssh_client:
+            problem = ssh_command_problem(self.url, self.timeout)
+            if problem:
+                return 'the ssh command failed: %s' % problem
+        return describe_error(exc, self.timeout)
 
     def _request(self, method, path, params=None, body=None, json=True):
         self.calls.append('%s %s' % (method.upper(), path))
@@ -324,7 +388,7 @@ class Engine:
             raise EngineError('%s %s on %s: %s' % (method.upper(), path, self.url, str(detail).strip()), status)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # anything else from the SDK, requests, urllib3, ssl or the socket
-            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, describe_error(exc, self.timeout)))
+            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, self.describe(exc)))
         if not json or not response.content:
             return response.text
         try:
