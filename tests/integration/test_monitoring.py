@@ -67,6 +67,7 @@ class Monitored:
         self.lab = lab
         self.images = images
         self.api = lab.client('manager1').api
+        self.report = []
 
     def vars(self, **extra):
         return lab_vars(self.images, **extra)
@@ -120,9 +121,12 @@ def monitored(lab_host):
     rc, out = playbook(SITE, lab_host.inventory, extra_vars={'ansible_pipelining': True})
     assert rc == 0, out
     m = Monitored(lab_host, images)
-    rc, out = playbook(MONITORING, lab_host.inventory, extra_vars=m.vars())
+    rc, out = playbook(MONITORING, lab_host.inventory, extra_vars=m.vars(monitoring_report=True))
     assert rc == 0, out
     assert changed_count(out) > 0
+    m.report = [t['hosts']['localhost'].get('msg', '') for p in out['plays'] for t in p['tasks']
+                if t['task']['name'].endswith('Say where Prometheus answers and how many targets are up')
+                and 'msg' in t['hosts'].get('localhost', {})]
     # a service of our own that opts in to scraping with the service labels
     m.api.create_service(
         {'ContainerSpec': {'Image': lab_host.test_image,
@@ -146,6 +150,10 @@ def test_every_node_exporter_and_engine_and_the_opted_in_service_are_up(monitore
                 and len([t for t in by_job.get('swarm-services', []) if t.get('service') == DEMO]) == 2)
         return by_job if done else None
     by_job = wait_for('5 of 5 node-exporters, 5 of 5 engines and 2 demo tasks up', all_up, 180, 1)
+    # what monitoring.yml -e monitoring_report=true said at its end
+    assert len(monitored.report) == 1
+    assert 'node-exporter 5 of 5 up' in monitored.report[0] and 'docker-engine 5 of 5 up' in monitored.report[0]
+    assert ':9090' in monitored.report[0]
     assert sorted(t['node_role'] for t in by_job['docker-engine']) == ['manager'] * 3 + ['worker'] * 2
     demo = [t for t in by_job['swarm-services'] if t['service'] == DEMO]
     assert sorted(t['slot'] for t in demo) == ['1', '2']

@@ -136,6 +136,9 @@ def build_rootfs(name):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         os.replace(tarball + ".tmp", tarball)
+        for stale in glob.glob("%s/monitoring-%s-*.tar" % (CACHE_DIR, name)):
+            if stale != tarball:
+                os.unlink(stale)
     return tarball
 
 
