@@ -75,6 +75,7 @@ attributes:
     description: Checks what exists and returns what would be made, writing nothing.
   diff_mode:
     support: none
+    description: Files are made, never changed; RV(created) lists them.
 requirements:
   - cryptography (Python library) on the host the module runs on
 notes:
@@ -219,8 +220,8 @@ def main():
     except ca.CertificateError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg='cannot write the certificates under %s: %s' % (module.params['path'],
-                                                                            exc.strerror or type(exc).__name__),
+        module.fail_json(msg='cannot write the certificates under %s: %s'
+                         % (module.params['path'], exc.strerror or type(exc).__name__),
                          exception=traceback.format_exc())
     module.exit_json(**result)
 

@@ -59,6 +59,7 @@ attributes:
     description: Reads only, in check mode as otherwise.
   diff_mode:
     support: none
+    description: Reads only.
 seealso:
   - module: nativeswarm.cluster.flocker_volume
 """

@@ -355,8 +355,8 @@ class Volume:
                     dataset = self.api.move(dataset_id, primary, tag=tag)
             elif action == 'lease':
                 body = dict(argument, dataset_id=argument['dataset_id'] or dataset['dataset_id'])
-                self.actions.append('%s lease of %s for %s' % ('renew' if lease else 'acquire', body['dataset_id'],
-                                                                body['node_uuid']))
+                self.actions.append('%s lease of %s for %s'
+                                    % ('renew' if lease else 'acquire', body['dataset_id'], body['node_uuid']))
                 lease = body if check else self.api.acquire_lease(body)
         return dataset, lease
 

@@ -92,10 +92,10 @@ def control(tmp_path_factory):
     base = tmp_path_factory.mktemp('flocker')
     certs = str(base / 'ca')
     made = run('flocker_ca', path=certs, cluster_name='standin', control_names=['127.0.0.1', 'localhost'],
-                  nodes=['n1'], api_users=['plugin', 'admin'], key_size=2048)
+               nodes=['n1'], api_users=['plugin', 'admin'], key_size=2048)
     assert not made.get('failed'), made
     other = run('flocker_ca', path=str(base / 'other'), cluster_name='other', api_users=['plugin'],
-                   key_size=2048)
+                key_size=2048)
     assert not other.get('failed'), other
     log = open(str(base / 'standin.log'), 'w')
     process = subprocess.Popen([sys.executable, STANDIN, '--cert-dir', certs, '--bind', '127.0.0.1', '--port', '0',
@@ -131,13 +131,13 @@ def test_plugin_certificate_gets_in_node_and_foreign_certificates_do_not(control
     assert sorted(n['uuid'] for n in info['nodes']) == [N1, N2]
 
     node = run('flocker_info', **control.params(client_cert=os.path.join(control.certs, 'nodes', 'n1.crt'),
-                                                   client_key=os.path.join(control.certs, 'nodes', 'n1.key')))
+                                                client_key=os.path.join(control.certs, 'nodes', 'n1.key')))
     assert node['failed'] and 'refused the TLS connection' in node['msg'], node
     assert 'Traceback' not in node['msg']
 
     other = os.path.join(control.base, 'other')
     foreign = run('flocker_info', **control.params(client_cert=os.path.join(other, 'users', 'plugin.crt'),
-                                                      client_key=os.path.join(other, 'users', 'plugin.key')))
+                                                   client_key=os.path.join(other, 'users', 'plugin.key')))
     assert foreign['failed'] and 'refused the TLS connection' in foreign['msg'], foreign
 
     wrong_ca = run('flocker_info', **control.params(ca_path=os.path.join(other, 'cluster.crt')))
@@ -232,7 +232,7 @@ def test_lease_taken_meanwhile_by_another_node_is_a_clear_409(control):
         ['POST', '/v1/configuration/leases', dict(dataset_id=dataset_id, node_uuid=N2, expires=None)]]})
     try:
         taken = run('flocker_volume', **control.params(name='pgdata', primary=N1, lease='held',
-                                                          lease_expires=600))
+                                                       lease_expires=600))
     finally:
         control.call('DELETE', '/v1/configuration/leases/%s' % dataset_id)
     # leases carry no configuration tag: the control service's 409 is what stops it

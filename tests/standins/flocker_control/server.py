@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: nativeswarm.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -27,7 +26,7 @@ the next configuration write, as another client changing the configuration
 meanwhile would; POST /_standin/agents {"converging": false} freezes the
 cluster state (agents that stopped reporting), true lets it follow again.
 
-    server.py --cert-dir DIR --nodes '[{"host": "10.0.0.2", "uuid": "..."}]'
+    python3 server.py --cert-dir DIR --nodes '[{"host": "10.0.0.2", "uuid": "..."}]'
 """
 
 import argparse
@@ -406,7 +405,7 @@ def context_for(cert_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--cert-dir', default='/etc/flocker')
     parser.add_argument('--bind', default='0.0.0.0')
     parser.add_argument('--port', type=int, default=4523)

@@ -85,14 +85,14 @@ def test_certificates_have_the_flocker_ca_shape(tmp_path):
 
 
 def test_second_run_keeps_everything(tmp_path):
-    first, _ = make_all(tmp_path)
+    first, _missing = make_all(tmp_path)
     second, missing = ca.plan(str(tmp_path), 'prod', ['control.example.com', '10.0.0.10'], ['n1'], ['plugin'])
     assert missing == []
     assert ca.node_uuid_of(second[('node', 'n1')][1]) == ca.node_uuid_of(first[('node', 'n1')][1])
 
 
 def test_new_entries_are_signed_by_the_kept_ca(tmp_path):
-    first, _ = make_all(tmp_path)
+    first, _missing = make_all(tmp_path)
     second, missing = make_all(tmp_path, nodes=('n1', 'n2'), users=('plugin', 'admin'))
     assert missing == [('node', 'n2'), ('user', 'admin')]
     assert ca.signed_by(second[('node', 'n2')][1], first[('cluster', None)][1])
