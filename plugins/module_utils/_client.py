@@ -46,6 +46,11 @@ except ImportError:  # pragma: no cover - depends on the host
     class TLSParameterError(DockerException):
         pass
 
+try:
+    import paramiko
+except ImportError:  # pragma: no cover - ssh:// engines need it, nothing else does
+    paramiko = None
+
 MIN_SDK_VERSION = (5, 0, 0)
 # seconds a manager may answer "no leader" before its swarm counts as having
 # lost quorum (a leader election takes a few)
@@ -192,6 +197,12 @@ SSL_REASONS = (
 )
 
 
+UNKNOWN_HOST_KEY = ('the SSH host key of that host is unknown: check it and add it to ~/.ssh/known_hosts of the user '
+                    'that runs the module (for example from ssh-keyscan)')
+CHANGED_HOST_KEY = ('the SSH host key of that host is not the one in known_hosts (a reinstalled host, or someone in '
+                    'between): check the new key, then replace the line of that host in ~/.ssh/known_hosts')
+
+
 def _ssh_problem(chain):
     """What went wrong in the Python SSH library (paramiko) on the way to an
     ``ssh://`` engine, in words; None when it was not the SSH layer."""
@@ -200,8 +211,7 @@ def _ssh_problem(chain):
             continue
         name = type(current).__name__
         if name == 'BadHostKeyException':
-            return ('the SSH host key of that host is not the one in known_hosts (a reinstalled host, or someone in '
-                    'between): check the new key, then replace the line of that host in ~/.ssh/known_hosts')
+            return CHANGED_HOST_KEY
         if name == 'PasswordRequiredException':
             return 'the SSH private key is protected by a passphrase: load it into an ssh agent'
         if name in ('AuthenticationException', 'BadAuthenticationType', 'PartialAuthentication'):
@@ -211,8 +221,7 @@ def _ssh_problem(chain):
         if name == 'NoValidConnectionsError':
             return 'connection refused: nothing accepts SSH connections at that address (sshd stopped, or wrong port?)'
         if 'not found in known_hosts' in str(current):
-            return ('the SSH host key of that host is unknown: check it and add it to ~/.ssh/known_hosts of the user '
-                    'that runs the module (for example from ssh-keyscan)')
+            return UNKNOWN_HOST_KEY
         return 'the SSH connection failed (%s)' % (str(current).strip() or name)
     return None
 
@@ -311,6 +320,30 @@ def ssh_command_problem(url, timeout):
     return lines[-1] if lines else 'ssh ended with status %d' % proc.returncode
 
 
+def ssh_host_key_problem(client):
+    """Through the Python SSH library: None when the host key the engine's
+    host showed is the one ~/.ssh/known_hosts has for it, else what is wrong.
+    Docker SDKs before 6.0 (Debian 12 ships 5.0.3) only warn about a host
+    missing from known_hosts and go on; this refuses it, as later SDKs do."""
+    adapter = getattr(client, '_custom_adapter', None)
+    ssh = getattr(adapter, 'ssh_client', None)
+    transport = ssh.get_transport() if ssh is not None and paramiko is not None else None
+    if transport is None:
+        return None
+    params = getattr(adapter, 'ssh_params', None) or {}
+    port = int(params.get('port') or 22)
+    name = params.get('hostname') if port == 22 else '[%s]:%d' % (params.get('hostname'), port)
+    known = paramiko.HostKeys()
+    path = os.path.expanduser('~/.ssh/known_hosts')
+    if os.path.isfile(path):
+        known.load(path)
+    key = transport.get_remote_server_key()
+    entry = known.lookup(name) or {}
+    if key.get_name() not in entry:
+        return UNKNOWN_HOST_KEY
+    return None if entry[key.get_name()] == key else CHANGED_HOST_KEY
+
+
 def _client_class():
     """docker.APIClient, except that the TLS verification it was set up with
     wins over REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE: requests otherwise lets
@@ -355,6 +388,10 @@ class Engine:
             # the SDK wraps whatever failed (socket, TLS, HTTP) when it asks
             # for the engine's version: say what it was in words
             raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, self.describe(exc)))
+        problem = ssh_host_key_problem(self.api) if self.url.startswith('ssh://') else None
+        if problem:
+            self.api.close()
+            raise EngineError('cannot reach the Docker engine at %s: %s' % (self.url, problem))
         if kwargs['version'] == 'auto':
             self.calls.append('GET /version')
         if version_tuple(api_version) < MIN_API_VERSION:

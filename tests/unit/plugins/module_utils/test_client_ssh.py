@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Unit tests of the client's words for ssh:// engines
+"""Unit tests of the client for ssh:// engines
 (plugins/module_utils/_client.py): the SSH library's failures (unknown or
 changed host key, refused key, no sshd) said as what to fix, and, through
 the ssh command (use_ssh_client), what ssh itself said, which the SDK never
-sees. Nothing here contacts an engine or a host; the ssh command is a
+sees; a host key missing from known_hosts refused also where the SDK only
+warns about it (before 6.0). Nothing here contacts an engine or a host; the ssh command is a
 stand-in on PATH."""
 
 from __future__ import annotations
@@ -165,3 +166,92 @@ def test_engine_through_the_ssh_library_is_not_probed_with_the_ssh_command(fake_
         engine.info()
     assert 'the engine closed the connection without an answer' in str(err.value)
     assert not fake_ssh.exists()
+
+
+# ============================================================== host keys through the Python SSH library
+
+class FakeTransport:
+    def __init__(self, key):
+        self.key = key
+
+    def get_remote_server_key(self):
+        return self.key
+
+
+class FakeSSHClient:
+    def __init__(self, key):
+        self.transport = FakeTransport(key) if key is not None else None
+
+    def get_transport(self):
+        return self.transport
+
+
+class FakeAdapter:
+    def __init__(self, key, hostname='192.0.2.7', port=None):
+        self.ssh_client = FakeSSHClient(key)
+        self.ssh_params = {'hostname': hostname, 'port': port, 'username': 'root'}
+
+
+class FakeClient:
+    def __init__(self, adapter):
+        self._custom_adapter = adapter
+
+
+@pytest.fixture
+def host_keys(tmp_path, monkeypatch):
+    """Two host keys; HOME with a known_hosts that has the first for 192.0.2.7 and [192.0.2.8]:2222."""
+    paramiko = pytest.importorskip('paramiko')
+    keys = [paramiko.ECDSAKey.generate(), paramiko.ECDSAKey.generate()]
+    (tmp_path / '.ssh').mkdir()
+    line = '%s %s %s\n'
+    (tmp_path / '.ssh' / 'known_hosts').write_text(
+        line % ('192.0.2.7', keys[0].get_name(), keys[0].get_base64())
+        + line % ('[192.0.2.8]:2222', keys[0].get_name(), keys[0].get_base64()))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    return keys
+
+
+def test_a_known_host_key_passes(host_keys):
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[0]))) is None
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[0], '192.0.2.8', '2222'))) is None
+
+
+def test_a_host_missing_from_known_hosts_is_refused(host_keys):
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[0], '192.0.2.9'))) == _client.UNKNOWN_HOST_KEY
+    # a known name on another port is another host
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[0], '192.0.2.7', 2222))) == (
+        _client.UNKNOWN_HOST_KEY)
+
+
+def test_a_changed_host_key_is_refused(host_keys):
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[1]))) == _client.CHANGED_HOST_KEY
+
+
+def test_without_known_hosts_every_host_is_unknown(host_keys, tmp_path):
+    (tmp_path / '.ssh' / 'known_hosts').unlink()
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(host_keys[0]))) == _client.UNKNOWN_HOST_KEY
+
+
+def test_not_the_python_ssh_library_nothing_to_check():
+    assert _client.ssh_host_key_problem(FakeClient(None)) is None
+    assert _client.ssh_host_key_problem(object()) is None
+    assert _client.ssh_host_key_problem(FakeClient(FakeAdapter(None))) is None
+
+
+def test_engine_refuses_an_unknown_host_the_sdk_let_through(host_keys, monkeypatch):
+    closed = []
+
+    class LaxSDK(ClosedBySSH):
+        """An SDK before 6.0: connected although the host is not in known_hosts."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._custom_adapter = FakeAdapter(host_keys[0], '192.0.2.9')
+
+        def close(self):
+            closed.append(True)
+    monkeypatch.setattr(_client.docker, 'APIClient', LaxSDK)
+    with pytest.raises(EngineError) as err:
+        Engine(params(docker_host='ssh://root@192.0.2.9'))
+    assert str(err.value) == 'cannot reach the Docker engine at ssh://root@192.0.2.9: ' + _client.UNKNOWN_HOST_KEY
+    assert closed == [True]
