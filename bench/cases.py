@@ -202,7 +202,7 @@ class Bench:
                 for size in sizes:
                     self.log('  P3 rep %d/%d: %s joins %d workers' % (rep + 1, reps, path, size))
                     runs[path, size].append(self._join(path, size, forks,
-                                                       'during the %d-worker join (%s)' % (size, path)))
+                                                       'during the %d-worker join, %s' % (size, path)))
         rows = []
         key = '%d workers/%d workers' % (big, small)
         for path in PATHS:
@@ -217,7 +217,7 @@ class Bench:
         if large:
             path = 'controller'
             self.log('  P3 once: %s joins %d workers' % (path, large))
-            run = self._join(path, large, forks, 'during the %d-worker join (%s)' % (large, path))
+            run = self._join(path, large, forks, 'during the %d-worker join, %s' % (large, path))
             baseline = next(row for row in rows if row['path'] == path)['variants']['%d workers' % small]
             key = '%d workers/%d workers' % (large, small)
             rows.append({'case': 'P3', 'path': path,
