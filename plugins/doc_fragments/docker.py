@@ -16,6 +16,10 @@ options:
     description:
       - URL of the Docker Engine API, for example V(unix:///var/run/docker.sock) or V(tcp://192.0.2.10:2376).
       - If not set, the value of the E(DOCKER_HOST) environment variable is used, else V(unix:///var/run/docker.sock).
+      - V(ssh://user@host) reaches the engine through the host's SSH server (the Docker SDK's SSH transport, which
+        needs the Python package C(paramiko)) and the C(docker) command there. The host's key must be in
+        C(~/.ssh/known_hosts) of the user that runs the module (a host missing from it, or with another key, is
+        refused, whatever the SDK's release) and that user's key in the host's C(authorized_keys).
     type: str
     default: unix:///var/run/docker.sock
     aliases: [docker_url]

@@ -128,6 +128,8 @@ options:
     description:
       - For C(ssh://) engines, use the C(ssh) command (its configuration, keys and agent) instead of the Python
         SSH library. The default for every node.
+      - The C(ssh) command must log in without a prompt (a known host key, a key or agent the host accepts); a
+        failure is reported with what C(ssh) said.
       - The Docker SDK needs the Python package C(paramiko) installed for C(ssh://) either way.
     type: bool
     default: false
