@@ -201,6 +201,11 @@ def dashboard_queries():
     for name in sorted(os.listdir(DASHBOARDS)):
         with open(os.path.join(DASHBOARDS, name)) as f:
             dashboard = json.load(f)
+        for var in dashboard['templating']['list']:
+            # label_values(<selector>, <label>): the selector is PromQL
+            selector, label = re.match(r'^label_values\((.+),\s*(\w+)\)$', var['query']['query']).groups()
+            source = 'cadvisor' if label.startswith('container_label_') else ''
+            out.append((name, 'variable ' + var['name'], source, 'count by (%s) (%s)' % (label, selector)))
         for panel in dashboard['panels']:
             for target in panel['targets']:
                 expr = re.sub(r'\$(node|service)\b', '.+', target['expr']).replace('$__rate_interval', '1m')
@@ -246,7 +251,9 @@ def test_a_bad_rule_fails_the_play_and_prometheus_keeps_its_config(monitored):
     bad = [{'name': 'broken', 'rules': [{'alert': 'Broken', 'expr': 'sum(up'}]}]
     rc, out = playbook(MONITORING, monitored.lab.inventory, extra_vars=monitored.vars(prometheus_extra_rules=bad))
     assert rc != 0
-    assert 'not valid' in json.dumps(out) and 'promtool' in json.dumps(out)
+    [msg] = [r['msg'] for p in out['plays'] for t in p['tasks'] for r in t['hosts'].values() if r.get('failed')]
+    assert msg.startswith('The monitoring files are not valid, so nothing was deployed'), msg
+    assert 'extra.yml' in msg and 'parse error' in msg, msg  # promtool's own words
     assert monitored.service('monitoring_prometheus')['Version']['Index'] == before
     assert sorted(c['Spec']['Name'] for c in monitored.api.configs()) == configs
     assert 'Broken' not in [r['name'] for r in monitored.rules()]
