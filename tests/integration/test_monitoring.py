@@ -37,25 +37,21 @@ DEMO = 'demo-metrics'
 pytestmark = pytest.mark.parametrize('lab_host', [{'managers': 3, 'workers': 2}], indirect=True)
 
 
-def lab_vars(images, **extra):
-    out = {
-        'prometheus_image': images['prometheus'],
-        'prometheus_node_exporter_image': images['node-exporter'],
-        'prometheus_alertmanager_image': images['alertmanager'],
-        'prometheus_cadvisor_enabled': False,
+def lab_vars(lab_role_vars, **extra):
+    """What `lab monitoring-images --ansible-vars` gives (the lab's images,
+    host-mode publishing, no cAdvisor, Grafana's stand-in), plus the test's
+    own: short intervals, Alertmanager, an alert that fires at once."""
+    out = dict(lab_role_vars)
+    out.update({
         'prometheus_alertmanager_enabled': True,
-        'prometheus_publish_mode': 'host',
-        'prometheus_endpoint_mode': 'dnsrr',
         'prometheus_scrape_interval': '2s',
         'prometheus_evaluation_interval': '2s',
         'prometheus_sd_refresh_interval': '2s',
         'prometheus_alert_durations': {'SwarmServiceTasksNotRunning': '0s'},
-        'grafana_image': 'nslab/web:1',
         'grafana_admin_password': PASSWORD,
-        'grafana_publish_mode': 'host',
         # one exec per task into the host-kind nodes instead of three
         'ansible_pipelining': True,
-    }
+    })
     out.update(extra)
     return out
 
@@ -63,14 +59,14 @@ def lab_vars(images, **extra):
 class Monitored:
     """The lab after site.yml and monitoring.yml: engines and Prometheus."""
 
-    def __init__(self, lab, images):
+    def __init__(self, lab, role_vars):
         self.lab = lab
-        self.images = images
+        self.role_vars = role_vars
         self.api = lab.client('manager1').api
         self.report = []
 
     def vars(self, **extra):
-        return lab_vars(self.images, **extra)
+        return lab_vars(self.role_vars, **extra)
 
     def service(self, name):
         return self.api.inspect_service(name)
@@ -117,10 +113,10 @@ class Monitored:
 
 @pytest.fixture(scope='module')
 def monitored(lab_host):
-    images = json.loads(lab_host.cli('monitoring-images', '--json', '--engine-metrics', '0.0.0.0:9323').stdout)
+    role_vars = json.loads(lab_host.cli('monitoring-images', '--ansible-vars', '--engine-metrics', '0.0.0.0:9323').stdout)
     rc, out = playbook(SITE, lab_host.inventory, extra_vars={'ansible_pipelining': True})
     assert rc == 0, out
-    m = Monitored(lab_host, images)
+    m = Monitored(lab_host, role_vars)
     rc, out = playbook(MONITORING, lab_host.inventory, extra_vars=m.vars(monitoring_report=True))
     assert rc == 0, out
     assert changed_count(out) > 0
@@ -168,7 +164,7 @@ def test_services_secret_and_configs_on_the_swarm(monitored):
     prom = monitored.service('monitoring_prometheus')['Spec']
     task = prom['TaskTemplate']
     assert task['Placement']['Constraints'] == ['node.role == manager']
-    assert task['ContainerSpec']['Image'] == monitored.images['prometheus']
+    assert task['ContainerSpec']['Image'] == monitored.role_vars['prometheus_image'] == 'nslab/prometheus:2.42.0'
     assert sorted(c['ConfigName'] for c in task['ContainerSpec']['Configs']) == [
         'monitoring_prometheus-yml_v1', 'monitoring_rules-swarm_v1']
     mounts = dict((m['Target'], m) for m in task['ContainerSpec']['Mounts'])

@@ -9,8 +9,9 @@ and imported into every node's engine that lacks it (like the test image).
 The layout follows the upstream images (binaries in /bin, data directories
 owned by nobody), so the roles use the same service arguments for both.
 
-`lab monitoring-images [--json] [--engine-metrics 0.0.0.0:9323]` runs it on
-the lab's nodes and prints the image names (the roles' variables take them);
+`lab monitoring-images [--json | --ansible-vars] [--engine-metrics 0.0.0.0:9323]`
+runs it on the lab's nodes and prints the image names (or the role variables
+for playbooks/monitoring.yml on this lab);
 with --engine-metrics (host kind) it also sets each node engine's
 "metrics-addr", as the engine role's engine_daemon_options do on real hosts."""
 
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .engine_api import api, import_image, ping
 from .host import base_cli
 from .state import CACHE_DIR
-from .testimage import busybox_path
+from .testimage import TEST_IMAGE, busybox_path
 from .util import AbstractLock, die, log, out
 
 RECIPE_VERSION = 1
@@ -257,6 +258,20 @@ def enable_engine_metrics(lab, nodes, addr):
         list(ex.map(one, nodes))
 
 
+def ansible_vars(images):
+    """Role variables for monitoring.yml on this lab: its images, no
+    cAdvisor (no package, no registry), Grafana's service on the test image
+    as a stand-in, and host-mode publishing (no IPVS here)."""
+    return {"prometheus_image": images["prometheus"],
+            "prometheus_node_exporter_image": images["node-exporter"],
+            "prometheus_alertmanager_image": images["alertmanager"],
+            "prometheus_cadvisor_enabled": False,
+            "prometheus_publish_mode": "host",
+            "prometheus_endpoint_mode": "dnsrr",
+            "grafana_image": TEST_IMAGE,
+            "grafana_publish_mode": "host"}
+
+
 def cmd_monitoring_images(lab, args):
     """Build (once) and load the monitoring images onto every node."""
     if not lab.state:
@@ -267,7 +282,9 @@ def cmd_monitoring_images(lab, args):
         enable_engine_metrics(lab, nodes, args.engine_metrics)
     log("loading the monitoring images onto %d node(s)" % len(nodes))
     images = ensure_images([n.docker_host for n in nodes])
-    if args.json:
+    if args.ansible_vars:
+        print(json.dumps(ansible_vars(images), indent=2))
+    elif args.json:
         print(json.dumps(images, indent=2))
     else:
         for name, image in sorted(images.items()):
@@ -279,6 +296,9 @@ def add_parser(sub):
     p = sub.add_parser("monitoring-images", help="build (cached) and load the Prometheus, node-exporter and "
                                                  "Alertmanager images from Debian packages onto every node")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ansible-vars", action="store_true",
+                   help="print the role variables (JSON, for ansible-playbook -e @file) that point "
+                        "playbooks/monitoring.yml at these images and this lab")
     p.add_argument("--engine-metrics", metavar="ADDR",
                    help="host kind: also set the engines' metrics-addr (e.g. 0.0.0.0:9323) in every node's "
                         "daemon.json, restarting the engines where it changed")
