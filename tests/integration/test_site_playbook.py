@@ -152,10 +152,13 @@ def test_check_mode_shows_the_cluster_settings_that_would_change_with_their_valu
     changed.write_text(yaml.safe_dump(inventory))
     before = engine_truth(lab)
     output = site(lab, str(changed), check=True)
-    shown = [result['msg'] for play in output['plays'] for task in play['tasks']
-             if 'Show which cluster settings changed' in task['task']['name']
-             for result in task['hosts'].values() if 'msg' in result]
-    assert shown == [['update', 'Raft.SnapshotInterval: 5000 -> 6000']], shown
+    # what --check --diff shows of the acting manager's docker_swarm call: the setting with both values
+    shown = [(result['actions'], result['changes'], result['diff']) for play in output['plays']
+             for task in play['tasks'] if 'keep its cluster settings' in task['task']['name']
+             for result in task['hosts'].values() if 'actions' in result]
+    assert shown == [(['update'], [{'setting': 'Raft.SnapshotInterval', 'before': 5000, 'after': 6000}],
+                      {'before': {'local_node_state': 'active', 'role': 'manager', 'Raft.SnapshotInterval': 5000},
+                       'after': {'local_node_state': 'active', 'role': 'manager', 'Raft.SnapshotInterval': 6000}})], shown
     assert engine_truth(lab) == before
 
 
@@ -190,3 +193,49 @@ def test_the_routing_mesh_answers_on_a_manager(web):
     url = 'http://%s:18081/' % web.node('manager1')['address']
     wait_for('the routing mesh answers on a manager',
              lambda: http_get(url)[1].strip() in ('worker1', 'worker2'), timeout=90)
+
+
+# ---- the controller path (swarm_form_from_controller): the same inventory, one docker_swarm_cluster call
+
+def shape(lab):
+    """What both paths must agree on: each node's role, availability, labels and state."""
+    return dict((host, (n['Spec']['Role'], n['Spec']['Availability'], n['Spec'].get('Labels') or {},
+                        n['Status']['State'], (n.get('ManagerStatus') or {}).get('Reachability')))
+                for host, n in truth(lab).items())
+
+
+def controller(lab, extra_inventory, check=False):
+    rc, output = playbook(SITE, [lab.inventory, extra_inventory], check=check, diff=check,
+                          extra_vars={'swarm_form_from_controller': True})
+    assert rc == 0, output
+    text = json.dumps(output)
+    assert 'SWMTKN-' not in text and 'SWMKEY-' not in text, 'a join token or unlock key in the output'
+    return output
+
+
+def test_the_controller_path_changes_nothing_on_the_role_paths_cluster(formed):
+    lab, extra = formed[0], formed[1]
+    before = shape(lab)
+    assert changed_count(controller(lab, extra)) == 0
+    assert shape(lab) == before
+
+
+def test_both_paths_form_the_same_cluster_from_the_same_inventory(formed, tmp_path):
+    lab = formed[0]
+    # the same labels as the role path's run, without autolock (a fresh swarm per path)
+    extra = labels_inventory(tmp_path, {'worker1': {'zone': 'a'}, 'worker2': {'zone': 'b'}},
+                             manager_labels={'manager2': {'tier': 'control'}},
+                             settings={'snapshot_interval': 5000})
+    shapes = {}
+    for path, run, other in (('controller', controller, site), ('roles', site, controller)):
+        for name in lab.names():
+            lab.client(name).api.leave_swarm(force=True)
+        assert changed_count(run(lab, extra)) > 0
+        shapes[path] = shape(lab)
+        assert lab.client('manager1').api.inspect_swarm()['Spec']['Raft']['SnapshotInterval'] == 5000
+        # each path re-runs with no change over the other's result
+        assert changed_count(other(lab, extra)) == 0, path
+        assert changed_count(run(lab, extra, check=True)) == 0, path
+    assert shapes['controller'] == shapes['roles']
+    assert sorted(shapes['roles']) == ['manager1', 'manager2', 'manager3', 'worker1', 'worker2']
+    assert shapes['roles']['manager2'][2] == {'tier': 'control'} and shapes['roles']['worker2'][2] == {'zone': 'b'}

@@ -106,10 +106,19 @@ def test_cluster_settings_are_the_cluster_setting_options_of_docker_swarm(docker
     assert shape(settings['options']) == shape(dict((k, docker_swarm_spec[k]) for k in keys))
 
 
-def test_init_passes_every_cluster_setting_to_docker_swarm():
+def site_tasks():
+    return [task for play in load('playbooks', 'site.yml') for task in play.get('tasks', [])]
+
+
+@pytest.mark.parametrize('tasks, module', [
+    (lambda: load('roles', 'swarm_manager', 'tasks', 'init.yml'), 'nativeswarm.cluster.docker_swarm'),
+    # site.yml's controller path: the same inventory variable, the same settings
+    (site_tasks, 'nativeswarm.cluster.docker_swarm_cluster'),
+])
+def test_both_paths_pass_every_cluster_setting(tasks, module):
     keys = set(role_spec('swarm_manager')['options']['swarm_manager_cluster_settings']['options'])
-    tasks = [t for t in load('roles', 'swarm_manager', 'tasks', 'init.yml') if 'nativeswarm.cluster.docker_swarm' in t]
-    assert len(tasks) == 1
-    args = tasks[0]['nativeswarm.cluster.docker_swarm']
+    calls = [t for t in tasks() if module in t]
+    assert len(calls) == 1
+    args = calls[0][module]
     for key in keys:
         assert args.get(key) == '{{ __settings.%s | default(omit) }}' % key, key
