@@ -78,8 +78,11 @@ units: venv venv-oldest  ## the unit tests on the newest ansible-core and on the
 	$(BIN)/pytest -q tests/unit
 	$(VENV_OLDEST)/bin/pytest -q tests/unit
 
+# two test modules at a time (each has its own labs; most of a lab test's time
+# is spent waiting for engines), the slowest tests listed at the end
+INTEGRATION_WORKERS ?= 2
 integration: deps venv
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=25 tests/integration
 
 .PHONY: bench bench-smoke
 bench: deps venv  ## benchmark against the docker CLI and community.docker (own lab; ~15 min): bench/results/latest.{json,png}

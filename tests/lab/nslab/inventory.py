@@ -82,8 +82,12 @@ def write_inventory(lab, caps):
         "    lab_test_image: %s" % yq(TEST_IMAGE),
         "    lab_ipvs: %s" % yq(caps["ipvs"]),
         "    lab_esp: %s" % yq(caps["esp"]),
-        "  children:",
     ]
+    if lab.kind == "engine":
+        # every engine is a socket on this machine: site.yml forms the swarm
+        # from the controller in one call (its controller path)
+        lines.append("    swarm_form_from_controller: true")
+    lines.append("  children:")
     for group in ("swarm_managers", "swarm_workers"):
         members = [n for n in lab.nodes() if n.group == group]
         lines.append("    %s:" % group)
