@@ -403,5 +403,14 @@ def test_provision_playbook_forms_a_swarm_and_again_changes_nothing(dm, lab, tmp
     assert inventory['swarm_managers']['hosts'] == ['dm-manager1'], proc.stderr
     assert sorted(inventory['swarm_workers']['hosts']) == ['dm-worker1', 'dm-worker2']
     hostvars = inventory['_meta']['hostvars']['dm-worker1']
-    assert hostvars['docker_machine_engine']['docker_host'] == nodes['worker1']['docker_host']
-    assert hostvars['docker_machine_engine']['validate_certs'] is False
+    assert hostvars['docker_host'] == nodes['worker1']['docker_host']
+    assert hostvars['swarm_node_connection']['validate_certs'] is False
+    # ... and site.yml's controller path over it finds nothing to change
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i',
+                           os.path.join(ROOT, 'inventories', 'docker_machine', 'docker_machine.yml'),
+                           '-e', 'swarm_form_from_controller=true', os.path.join(ROOT, 'playbooks', 'site.yml')],
+                          env=dict(dm['env'], MACHINE_STORAGE_PATH=dm['storage'],
+                                   PATH=os.path.dirname(dm['path']) + os.pathsep + dm['env']['PATH']),
+                          capture_output=True, text=True, check=False, timeout=600)
+    output = json.loads(proc.stdout) if proc.stdout.startswith('{') else proc.stdout + proc.stderr
+    assert proc.returncode == 0 and changed_count(output) == 0, failures(output)
