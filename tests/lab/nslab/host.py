@@ -55,6 +55,8 @@ NODE_PACKAGES = [
     "iptables", "procps", "ca-certificates",
     # what Ansible's docker modules want on the target
     "python3-docker", "python3-requests",
+    # sshd (enabled at install), for the ssh:// transport of the Engine API
+    "openssh-server",
 ]
 NODE_ENTRYPOINT = r"""#!/bin/sh
 # nslab node entrypoint: runs as PID 1 for a moment, then execs systemd.
