@@ -24,8 +24,9 @@ export PY_COLORS := 0
 deps:  ## system packages for the lab (Debian/Ubuntu, root)
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v busybox >/dev/null \
 	  && command -v iptables >/dev/null && python3 -c 'import ensurepip' 2>/dev/null && [ -e /usr/lib/python3/dist-packages/docker ] \
+	  && [ -e /usr/lib/python3/dist-packages/paramiko ] \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	       docker.io iptables iproute2 debootstrap busybox-static python3-venv python3-pip python3-docker git make >/dev/null; }
+	       docker.io iptables iproute2 debootstrap busybox-static python3-venv python3-pip python3-docker python3-paramiko git make >/dev/null; }
 
 # A virtualenv with pip in $(1), without root: python3's ensurepip where it has
 # one (Debian: python3-venv), else the system's pip (Debian: python3-pip).
