@@ -438,8 +438,8 @@ import time
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     CONNECTION_SUBOPTIONS, EngineError, connect, exit_with, new_module)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, check_own_node, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice, join_request, join_targets,
-    local_state, membership, membership_after, membership_view, merged_spec, normal_addr, own_node_route,
+    PlanError, check_own_node, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice,
+    join_request, join_targets, local_state, membership, membership_after, membership_view, merged_spec, normal_addr, own_node_route,
     plan_membership, plan_node, same_pem, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
