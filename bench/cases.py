@@ -19,8 +19,9 @@ P1_SHAPE = (3, 2)
 P3_MANAGERS = 3
 P3_SIZES = (4, 40)
 P3_LARGE = 100
-# the two ways site.yml forms the swarm from one inventory: the extra vars of each
-PATHS = {'role path': {}, 'controller': {'swarm_form_from_controller': True}}
+# the two ways site.yml forms the swarm from one inventory: the extra vars of
+# each, both explicit (an inventory, the lab's among them, may choose one)
+PATHS = {'role path': {'swarm_form_from_controller': False}, 'controller': {'swarm_form_from_controller': True}}
 P1_VARIANTS = ('floor', 'peer') + tuple(PATHS)
 # the large/small ratio each path should stay under in P3
 P3_GOALS = {'role path': 3.0, 'controller': 2.0}
