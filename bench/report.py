@@ -66,7 +66,7 @@ def footer_lines(result):
         cpu = row.get('manager_cpu')
         if cpu:
             measured = next(iter(row['ratios'])).split('/', 1)[0]
-            out.append("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.0f%% of the run's wall time"
+            out.append("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.1f%% of the run's wall time"
                        % (row['case'], row.get('path', ''), measured, cpu['seconds']['median'],
                           cpu['percent_of_wall']['median']))
     for row in result['rows']:
