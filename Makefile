@@ -58,9 +58,15 @@ link:  ## the working tree as ansible_collections/nativeswarm/cluster
 	@mkdir -p .ansible/collections/ansible_collections/nativeswarm
 	@ln -sfn ../../../.. .ansible/collections/ansible_collections/nativeswarm/cluster
 
+# full hosts (systemd + dockerd), the swarm, then monitoring on it with
+# Prometheus images built from Debian's packages (no registry needed)
 demo: deps venv
-	tests/lab/lab up --managers $(MANAGERS) --workers $(WORKERS)
+	tests/lab/lab up --managers $(MANAGERS) --workers $(WORKERS) --kind host
+	@mkdir -p build
+	tests/lab/lab monitoring-images --engine-metrics 0.0.0.0:9323 --ansible-vars > build/demo-monitoring.json
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/monitoring.yml -e @build/demo-monitoring.json \
+	  -e grafana_admin_password=demo-admin-pw -e monitoring_report=true
 
 demo-down:
 	tests/lab/lab down
