@@ -1,5 +1,5 @@
 """The built collection: it installs offline, ansible-doc renders every
-module from that install, it carries no test or CI files, and
+module and filter from that install, it carries no test or CI files, and
 ansible-builder reads its execution-environment dependencies."""
 
 import glob
@@ -14,7 +14,11 @@ import pytest
 from ansible_run import ROOT
 
 BIN = os.path.dirname(sys.executable)
-MODULES = ('docker_swarm', 'docker_swarm_node', 'docker_swarm_info')
+MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py'))
+                 if not os.path.basename(p).startswith('_'))
+# the modules that talk to Docker engines share the connection options
+DOCKER_MODULES = [m for m in MODULES if m.startswith('docker_swarm')]
+FILTERS = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(ROOT, 'plugins', 'filter', '*.yml')))
 
 
 def run(*cmd, **kwargs):
@@ -49,11 +53,17 @@ def test_ansible_doc_renders_every_module_from_the_install(installed):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=installed[1])
     docs = json.loads(run(os.path.join(BIN, 'ansible-doc'), '--json', '-t', 'module',
                           *['nativeswarm.cluster.%s' % m for m in MODULES], env=env))
+    assert sorted(docs) == ['nativeswarm.cluster.%s' % m for m in MODULES]
     for module in MODULES:
         doc = docs['nativeswarm.cluster.%s' % module]
-        assert doc['doc']['options']['docker_host']['default'] == 'unix:///var/run/docker.sock'
         assert doc['examples'].strip().startswith('---')
         assert doc['return']
+        if module in DOCKER_MODULES:
+            assert doc['doc']['options']['docker_host']['default'] == 'unix:///var/run/docker.sock'
+    filters = json.loads(run(os.path.join(BIN, 'ansible-doc'), '--json', '-t', 'filter',
+                             *['nativeswarm.cluster.%s' % f for f in FILTERS], env=env))
+    assert sorted(filters) == ['nativeswarm.cluster.%s' % f for f in FILTERS] and len(FILTERS) == 2
+    assert all(f['doc']['description'] and f['examples'] for f in filters.values())
     text = run(os.path.join(BIN, 'ansible-doc'), 'nativeswarm.cluster.docker_swarm', env=env)
     assert 'quorum' in text and 'EXAMPLES' in text
 
