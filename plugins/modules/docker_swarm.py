@@ -22,9 +22,10 @@ description:
   - Validates, plans, then acts. Every option is checked, and a join's token, addresses and target swarm are
     checked (see O(probe_remote_addrs)), before the first step that changes the node; a plan that cannot finish
     does not start, also in check mode.
-  - A join the engine cannot complete (it gives up after its own 20 seconds and would go on trying in the
-    background, leaving the node in swarm state C(pending)) is undone; the node gives the attempt up and the
-    failure says in which state it is and what to check.
+  - A join the engine does not complete is undone: the engine itself stops waiting after 20 seconds and goes on
+    trying in the background (swarm state C(pending)), as a busy swarm may need; the module waits up to
+    O(wait_timeout) more, then makes the node give the attempt up, and the failure says in which state it is and
+    what to check.
   - Runs against the engine of the node it manages (O(docker_host)).
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
@@ -468,6 +469,7 @@ class SwarmMembership:
         self.join = None
         self.probes = {}
         self.probed = []
+        self.engine_gave_up = None
 
     # -- helpers ----------------------------------------------------------
     def fail(self, msg, changed=None):
@@ -640,11 +642,18 @@ class SwarmMembership:
         try:
             self.engine.swarm_join(body)
         except EngineError as exc:
+            # the engine stops waiting after its own 20 seconds and goes on joining in the background
+            # (pending), which a busy swarm signing many certificates at once may need: wait for that
+            # join up to wait_timeout like for any other; give it up only then
             local = self.local()
-            if local['state'] != 'active':
+            if local['state'] not in ('active', 'pending'):
                 self.join_failed(local, str(exc))
+            self.engine_gave_up = str(exc)
         local = self.wait_local(lambda s: s['state'] == 'active', 'become an active member',
-                                on_timeout=lambda reason: self.join_failed(self.local(), reason))
+                                on_timeout=lambda reason: self.join_failed(self.local(), reason if not self.engine_gave_up
+                                                                           else '%s; still not joined %d seconds later'
+                                                                           % (self.engine_gave_up.rstrip('.'),
+                                                                              self.p['wait_timeout'])))
         if role == MANAGER_ROLE and not local['manager']:
             if join['role_checked']:
                 # a manager token: its control plane comes up a moment after the join

@@ -629,9 +629,20 @@ class Converge:
             raise PlanError('the swarm returned no %s join token' % role)
         return dict(self.membership_body(node), RemoteAddrs=list(self.addrs), JoinToken=token)
 
+    def join(self, name, body):
+        """POST /swarm/join. The engine stops waiting after its own 20 seconds
+        and goes on joining in the background (swarm state pending), which a
+        busy swarm signing many certificates at once may need: that join is
+        waited for like any other (wait_timeout); anything else fails."""
+        try:
+            self.engines[name].swarm_join(body)
+        except EngineError:
+            if self.local(name)['state'] not in ('pending', 'active'):
+                raise
+
     def do_join(self, action):
         node = self.node_cfg(action['node'])
-        self.engines[node['name']].swarm_join(self.join_body(node, MANAGER_ROLE))
+        self.join(node['name'], self.join_body(node, MANAGER_ROLE))
         local = self.wait_member(node['name'], True)
         self.ids[node['name']] = local['node_id']
         joined = self.wait_reachable(action['via'], local['node_id'], node['name'])
@@ -644,7 +655,7 @@ class Converge:
 
         def work(name):
             node = self.node_cfg(name)
-            self.engines[name].swarm_join(self.join_body(node, 'worker'))
+            self.join(name, self.join_body(node, 'worker'))
             return self.wait_member(name, False)['node_id']
         names = [a['node'] for a in batch]
         results = in_parallel(work, names, self.p['max_parallel'])

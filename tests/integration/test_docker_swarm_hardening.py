@@ -178,14 +178,15 @@ def test_token_of_another_swarm_is_refused_before_joining_without_manager(two):
 def test_join_the_engine_cannot_complete_is_undone(two):
     """The host running the module reaches manager1, worker2 itself does
     not (a firewall in its network namespace): the engine times out and
-    leaves worker2 'pending'; the module makes it give the attempt up and
-    says what to check. The next, correct join needs no force."""
+    leaves worker2 'pending'; once wait_timeout has passed too, the module
+    makes it give the attempt up and says what to check. The next, correct join needs no force."""
     nodes_a = two.node_list('manager1')
     token = two.tokens('manager1')['Worker']
     rule = ['OUTPUT', '-p', 'tcp', '-d', two.addr('manager1'), '--dport', '2377', '-j', 'DROP']
     two.netns('worker2', 'iptables', '-I', *rule)
     try:
-        result = failed(two.run('worker2', state='join', join_token=token, remote_addrs=[two.addr('manager1')]),
+        result = failed(two.run('worker2', state='join', join_token=token, remote_addrs=[two.addr('manager1')],
+                                wait_timeout=5),
                         'could not join the swarm through %s:2377' % two.addr('manager1'),
                         'swarm state inactive now, as before',
                         'check that this node itself reaches %s:2377' % two.addr('manager1'))
@@ -252,7 +253,8 @@ def test_pending_node_is_explained_and_can_give_the_attempt_up(two):
         with pytest.raises(docker.errors.APIError):
             two.api('worker2').join_swarm(['%s:2377' % two.addr('manager1')], token, listen_addr='0.0.0.0:2377')
         assert two.swarm('worker2')['LocalNodeState'] == 'pending'
-        result = failed(two.run('worker2', state='join', join_token=token, remote_addrs=[two.addr('manager1')]),
+        result = failed(two.run('worker2', state='join', join_token=token, remote_addrs=[two.addr('manager1')],
+                                wait_timeout=5),
                         "this node is in swarm state 'pending': an earlier join has not completed",
                         'trying to reach %s:2377' % two.addr('manager1'), 'force=true', 'state=absent')
         assert 'no error reported' not in result['msg']

@@ -938,6 +938,41 @@ def test_defect9_engine_timeout_leaves_the_pending_state(module_run):
     assert 'local_node_state' not in result     # roles take a result with it for a success
 
 
+class JoinsLate(FakeEngine):
+    """An engine whose join API gives up after its own timeout while the join
+    completes in the background a few /info reads later (a busy swarm)."""
+
+    def __init__(self, reads_pending, **kwargs):
+        super().__init__({None: info(), 'join': info('pending', remote=['10.0.0.1:2377'])}, join=TIMEOUT, **kwargs)
+        self.reads_pending = reads_pending
+
+    def info(self):
+        if self.event == 'join':
+            self.reads_pending -= 1
+            if self.reads_pending < 0:
+                self.calls.append('GET /info')
+                return info('active', 'latenode', remote=['10.0.0.1:2377'])
+        return super().info()
+
+
+def test_an_engine_timeout_on_a_join_that_completes_in_the_background_is_waited_for(module_run):
+    engine = JoinsLate(reads_pending=5)
+    kind, result = module_run(dict(state='join', join_token=TOKEN_A_WORKER, remote_addrs=['10.0.0.1']), engine,
+                              probes={'10.0.0.1:2377': answer('10.0.0.1:2377')})
+    assert kind is ExitJson, result
+    assert result['actions'] == ['join'] and result['local_node_state'] == 'active'
+    assert engine.changing_calls() == ['POST /swarm/join']
+
+
+def test_a_join_still_pending_after_wait_timeout_is_given_up(module_run):
+    engine = JoinsLate(reads_pending=10 ** 6)
+    kind, result = module_run(dict(state='join', join_token=TOKEN_A_WORKER, remote_addrs=['10.0.0.1'],
+                                   wait_timeout=7), engine, probes={'10.0.0.1:2377': answer('10.0.0.1:2377')})
+    assert kind is FailJson
+    assert 'Timeout was reached before node joined' in result['msg'] and 'still not joined 7 seconds later' in result['msg']
+    assert engine.changing_calls() == ['POST /swarm/join', 'POST /swarm/leave force=True']
+
+
 def test_defect9_engine_timeout_with_a_node_entry_removes_it_through_the_manager(module_run):
     pending = info('pending', node_id='halfnode', remote=['10.0.0.1:2377'])
     engine = FakeEngine({None: info(), 'join': pending, 'leave': info()}, join=TIMEOUT)

@@ -137,6 +137,8 @@ class World:
         self.log = []
         self.join_error = None
         self.leaderless = False
+        # engines whose join API gives up (its own 20 s) while the join completes in the background
+        self.joins_late = set()
 
     def engine(self, url, name):
         self.engines[url] = dict(name=name, state='inactive', node_id='', manager=False, availability=None)
@@ -166,6 +168,11 @@ class World:
         if path == '/version':
             return 200, {'ApiVersion': '1.45'}
         if path == '/info':
+            if engine.get('completes'):  # a join going on in the background: read pending once, then done
+                if engine.pop('seen_pending', False):
+                    engine.update(engine.pop('completes'))
+                else:
+                    engine['seen_pending'] = True
             swarm = dict(LocalNodeState=engine['state'], NodeID=engine['node_id'], ControlAvailable=engine['manager'],
                          Error='', RemoteManagers=[dict(NodeID='x', Addr='%s:2377' % e['name'])
                                                    for e in self.engines.values() if e['manager']])
@@ -183,8 +190,13 @@ class World:
                 return 500, {'message': self.join_error % body['JoinToken']}
             if not role:
                 return 400, {'message': 'invalid join token'}
-            engine.update(state='active', node_id='node-' + engine['name'], manager=role[0] == 'Manager',
-                          availability=body.get('Availability'))
+            done = dict(state='active', node_id='node-' + engine['name'], manager=role[0] == 'Manager',
+                        availability=body.get('Availability'))
+            if engine['name'] in self.joins_late:
+                engine.update(state='pending', completes=done)
+                return 503, {'message': 'Timeout was reached before node joined. The attempt to join the swarm '
+                                        'will continue in the background.'}
+            engine.update(done)
             return 200, None
         if path == '/swarm' and method == 'get':
             return (200, self.swarm) if engine['manager'] else (503, {'message': 'not a manager'})
@@ -442,6 +454,14 @@ def test_a_failed_join_says_what_was_done_and_never_shows_a_token(run):
     assert result['actions'] == ['m1: init'] and result['changed']
     text = json.dumps(result)
     assert not any(token in text for token in TOKENS.values())
+
+
+def test_joins_the_engines_complete_in_the_background_are_waited_for(run):
+    WORLD.joins_late = {'m2', 'w1'}
+    kind, result = run(lab())
+    assert kind is ExitJson, result
+    assert sorted(e['name'] for e in WORLD.engines.values() if e['state'] == 'active') == ['m1', 'm2', 'm3', 'w1', 'w2']
+    assert [e['manager'] for e in WORLD.engines.values() if e['name'] == 'm2'] == [True]
 
 
 def test_tokens_never_appear_in_a_result(run):
