@@ -22,7 +22,7 @@ description:
   - Validates, plans, then acts. Every option is checked, and a join's token, addresses and target swarm are
     checked (see O(probe_remote_addrs)), before the first step that changes the node; a plan that cannot finish
     does not start, also in check mode.
-  - A join the engine does not complete is undone: the engine itself stops waiting after 20 seconds and goes on
+  - A join the engine does not complete is undone. The engine itself stops waiting after 20 seconds and goes on
     trying in the background (swarm state C(pending)), as a busy swarm may need; the module waits up to
     O(wait_timeout) more, then makes the node give the attempt up, and the failure says in which state it is and
     what to check.
