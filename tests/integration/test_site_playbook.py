@@ -178,7 +178,10 @@ def web(formed):
     service = api.create_service(task, name='web', mode=docker.types.ServiceMode('global'),
                                  endpoint_spec={'Ports': ports})
     yield lab
-    api.remove_service(service['ID'])
+    try:
+        api.remove_service(service['ID'])
+    except docker.errors.NotFound:
+        pass  # a later test formed the swarm anew (both paths from bare engines)
 
 
 def test_a_service_on_the_workers_answers_from_this_machine(web):
