@@ -18,37 +18,9 @@ description:
   - Flocker itself is discontinued (ClusterHQ stopped in December 2016); the module follows its documented v1 API.
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
+extends_documentation_fragment:
+  - nativeswarm.cluster.flocker
 options:
-  control_host:
-    description:
-      - Address or host name of the control service, as the host this module runs on reaches it.
-      - The server's certificate is checked against the name C(control-service) and O(ca_path).
-    type: str
-    required: true
-    aliases: [control_service]
-  control_port:
-    description: TCP port of the control service's REST API.
-    type: int
-    default: 4523
-  ca_path:
-    description: The cluster CA certificate (C(cluster.crt)).
-    type: path
-    required: true
-    aliases: [cluster_cert]
-  client_cert:
-    description: An API user's certificate (CN C(user-<name>)) signed by the cluster CA.
-    type: path
-    required: true
-    aliases: [user_cert]
-  client_key:
-    description: The unencrypted key of O(client_cert).
-    type: path
-    required: true
-    aliases: [user_key]
-  timeout:
-    description: Seconds (more than 0) to wait for one answer of the control service.
-    type: int
-    default: 30
   deleted:
     description: Also return datasets that were deleted (the configuration keeps them).
     type: bool
