@@ -20,6 +20,8 @@ description:
     returns what the manager still knows on its own (see RV(quorum_lost)).
   - With O(name), finds one node the way M(nativeswarm.cluster.docker_swarm_node) does and returns it as
     RV(node).
+  - With O(health), also checks the cluster's health and returns one line per problem in RV(health.problems)
+    (playbooks/tasks/health_gate.yml fails on them).
   - Never changes anything; made for C(when) and M(ansible.builtin.assert) gates.
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
@@ -76,6 +78,35 @@ options:
       - Return the join tokens in RV(join_tokens). Secrets; use C(no_log) on the task.
     type: bool
     default: false
+  health:
+    description:
+      - Check the cluster's health and return RV(health). Needs a manager; on any other engine
+        RV(health.problems) says so.
+      - Problems found are quorum lost or at risk (fault tolerance 0), an even manager count, a manager that is
+        not reachable, a node that is not ready, a service running fewer tasks than desired, and certificates
+        that expire within O(health.cert_expiry_days).
+      - A replicated service should run as many tasks as its replicas; a global service one task on every ready
+        node the scheduler gave it a task (placement constraints and drained nodes are the scheduler's to
+        apply, so a global service no node qualifies for is not a problem). A task counts as running when
+        its state is C(running) and its node is ready. Jobs are not checked.
+    type: dict
+    suboptions:
+      cert_expiry_days:
+        description:
+          - Report certificates that expire in fewer than this many days; V(0) does not check certificates.
+          - Checked are the root CA certificate of the swarm (from C(GET /swarm)) and the node certificate each
+            manager shows on its swarm port (the C(manager_address) of RV(nodes), usually port 2377), read with
+            a TLS handshake from the host the module runs on, without verifying it. Workers do not listen on a
+            swarm port, so their node certificates are not read (the same CA issues them with the same
+            expiry and renews them the same way).
+          - A manager certificate that cannot be read (port not reachable from here, or another node's
+            certificate at that address) is a problem too.
+        type: int
+        default: 0
+      services:
+        description: Check that services run their tasks.
+        type: bool
+        default: true
 seealso:
   - module: nativeswarm.cluster.docker_swarm
   - module: nativeswarm.cluster.docker_swarm_node
@@ -113,6 +144,17 @@ EXAMPLES = r"""
       service: web
       desired-state: running
   register: web_tasks
+
+- name: Check the cluster's health, certificates too
+  nativeswarm.cluster.docker_swarm_info:
+    health:
+      cert_expiry_days: 30
+  register: swarm_health
+
+- name: Fail with one line per problem
+  ansible.builtin.fail:
+    msg: "{{ item }}"
+  loop: "{{ swarm_health.health.problems }}"
 """
 
 RETURN = r"""
@@ -238,6 +280,47 @@ join_tokens:
       type: str
       returned: success
       sample: SWMTKN-1-xxxx-zzzz
+health:
+  description: The health checks of O(health).
+  returned: when O(health) is given
+  type: dict
+  contains:
+    problems:
+      description:
+        - One line per problem, empty when the cluster is healthy.
+        - 'The lines start with: C(quorum lost:), C(quorum at risk: fault tolerance 0), C(even manager count: N),
+          C(manager X unreachable), C(node X down) (or another state than ready), C(service S: n of m tasks
+          running), C(certificate of node X expires in D days) (or C(expired D days ago), C(cannot be read)),
+          C(root CA certificate expires in D days), C(the engine at ... is not a swarm manager).'
+      type: list
+      elements: str
+      returned: always
+      sample: ['manager manager2 unreachable', 'node manager2 down']
+    services:
+      description: Desired and running tasks of each replicated or global service (V([]) unless checked).
+      type: list
+      elements: dict
+      returned: always
+      sample: [{name: web, mode: replicated, desired: 3, running: 3}]
+    certificates:
+      description:
+        - The managers' node certificates read (V([]) unless O(health.cert_expiry_days) is set), with the end
+          of validity (ISO 8601, UTC) and the days left, or why it could not be read.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{hostname: manager1, node_id: 9ukbs3ioqs4vxijrzvkyvqppa, not_after: '2027-03-01T10:00:00+00:00',
+                days_left: 88, error: null}]
+    root_ca_not_after:
+      description: End of validity of the swarm's root CA certificate (ISO 8601, UTC); empty unless read.
+      type: str
+      returned: always
+      sample: '2046-11-27T10:00:00+00:00'
+    root_rotation_in_progress:
+      description: Whether a root CA rotation is still going on (not a problem by itself).
+      type: bool
+      returned: always
+      sample: false
 api_calls:
   description: Engine API requests the module made, in order.
   returned: when O(debug=true)
@@ -246,10 +329,13 @@ api_calls:
   sample: [GET /info, GET /nodes]
 """
 
+import datetime
+
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     ELECTION_GRACE, EngineError, connect, exit_with, new_module, nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, find_node, local_state, node_summary, quorum_facts, quorum_lost_facts)
+from ansible_collections.nativeswarm.cluster.plugins.module_utils import _health
 
 
 def gather(engine, params, grace=ELECTION_GRACE):
@@ -262,6 +348,13 @@ def gather(engine, params, grace=ELECTION_GRACE):
                   cluster_id=local['cluster_id'] or '', error=local['error'] or '', cluster_warnings=[],
                   quorum_lost=False)
     what = 'a worker' if active else 'in swarm state %s' % local['state']
+    health = params.get('health')
+    if health is not None:
+        result['health'] = dict(problems=[], services=[], certificates=[], root_ca_not_after='',
+                                root_rotation_in_progress=False)
+        if not manager:
+            result['health']['problems'].append('the engine at %s is not a swarm manager: it is %s'
+                                                % (getattr(engine, 'url', 'docker_host'), what))
     if params.get('name') is not None:
         if not str(params['name']).strip():
             raise PlanError('name is empty: give a node ID, ID prefix or hostname, or leave name out')
@@ -277,6 +370,8 @@ def gather(engine, params, grace=ELECTION_GRACE):
     nodes = nodes_unless_leaderless(engine, grace)
     if nodes is None:
         result.update(quorum_lost_facts(info))
+        if health is not None:
+            result['health']['problems'] = _health.quorum_lost_problems(result)
         unread = wanted + (['nodes'] if params['nodes'] else []) + (['name'] if params.get('name') else [])
         if unread:
             result['cluster_warnings'].append('%s asked for, but a swarm without a leader cannot list them'
@@ -300,10 +395,40 @@ def gather(engine, params, grace=ELECTION_GRACE):
             if exc.status != 404:  # a filter naming a service or node that does not exist
                 raise
             result['tasks'] = []
+    if health is not None:
+        result['health'].update(check_health(engine, nodes, result, health))
     if params['return_join_tokens']:
         tokens = engine.swarm_inspect().get('JoinTokens') or {}
         result['join_tokens'] = dict(worker=tokens.get('Worker'), manager=tokens.get('Manager'))
     return result
+
+
+def check_health(engine, nodes, facts, health, now=None, read_certificate=_health.peer_certificate):
+    problems = _health.cluster_problems(nodes, facts)
+    found = dict(services=[], certificates=[], root_ca_not_after='', root_rotation_in_progress=False)
+    if health.get('services', True):
+        found['services'] = _health.service_status(engine.services(), engine.tasks(), nodes)
+        problems += _health.service_problems(found['services'])
+    days = health.get('cert_expiry_days') or 0
+    if days > 0:
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        swarm = engine.swarm_inspect()
+        found['root_rotation_in_progress'] = bool(swarm.get('RootRotationInProgress'))
+        root = _health.certificate_not_after((swarm.get('TLSInfo') or {}).get('TrustRoot'))
+        certificates = []
+        for node in sorted(nodes, key=lambda n: node_summary(n)['hostname'] or ''):
+            addr = (node.get('ManagerStatus') or {}).get('Addr')
+            if not addr or node['ManagerStatus'].get('Reachability') != 'reachable':
+                continue  # an unreachable manager is a problem already
+            pem, error = read_certificate(addr)
+            certificates.append(_health.manager_certificate(node, pem, error))
+        problems += _health.certificate_problems(certificates, root, days, now)
+        found['root_ca_not_after'] = root.isoformat() if root else ''
+        found['certificates'] = [dict(cert, not_after=cert['not_after'].isoformat() if cert['not_after'] else None,
+                                      days_left=_health.days_left(cert['not_after'], now) if cert['not_after'] else None)
+                                 for cert in certificates]
+    found['problems'] = problems
+    return found
 
 
 def main():
@@ -316,6 +441,10 @@ def main():
             tasks=dict(type='bool', default=False),
             tasks_filters=dict(type='dict'),
             return_join_tokens=dict(type='bool', default=False),
+            health=dict(type='dict', options=dict(
+                cert_expiry_days=dict(type='int', default=0),
+                services=dict(type='bool', default=True),
+            )),
         ),
         supports_check_mode=True,
     )
