@@ -37,14 +37,16 @@ import copy
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, SPEC_OPTIONS, check_settings, check_spec, desired_spec, even_count_words, is_manager, labels_after,
-    local_state, node_summary, plan_node, plan_node_removal, quorum_guard, spec_changes, MANAGER_ROLE, WORKER_ROLE)
+    local_state, node_summary, plan_node, plan_node_removal, quorum_guard, root_ca_change, spec_changes, MANAGER_ROLE,
+    WORKER_ROLE)
 
 NODE_FIELDS = ('name', 'docker_host', 'advertise_addr', 'listen_addr', 'data_path_addr', 'labels',
                'availability')
 # set when the swarm is initialized, never changed afterwards: option -> key of POST /swarm/init
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
              ('subnet_size', 'SubnetSize'))
-SETTING_OPTIONS = tuple(SPEC_OPTIONS) + ('external_cas',) + tuple(o for o, _k in INIT_ONLY)
+SETTING_OPTIONS = tuple(SPEC_OPTIONS) + ('external_cas', 'signing_ca_cert', 'signing_ca_key') + tuple(
+    o for o, _k in INIT_ONLY)
 UNUSABLE_STATES = {
     'locked': 'locked (autolock after an engine restart); unlock it first '
               '(nativeswarm.cluster.docker_swarm with unlock_key)',
@@ -218,8 +220,10 @@ def plan_cluster(request, found, nodes=None, swarm=None):
     is no swarm yet, and ``swarm`` also when :func:`needs_swarm` says no).
 
     Returns dict(actions, acting, changes, cluster_changes, warnings, diff,
-    wanted): ``acting`` is the listed manager to read the cluster from
-    afterwards, ``wanted`` the cluster spec settings (for init and update).
+    wanted, new_root_ca): ``acting`` is the listed manager to read the
+    cluster from afterwards, ``wanted`` the cluster spec settings (for init
+    and update), ``new_root_ca`` whether the init or the update carries the
+    signing CA (``signing_ca_cert``/``signing_ca_key``).
     Every demotion and removal is checked by the quorum guard against the
     cluster as it will be at that step."""
     locals_ = found['locals']
@@ -294,6 +298,9 @@ def plan_cluster(request, found, nodes=None, swarm=None):
         acting = first['name']
     else:
         cluster_changes = spec_changes((swarm or {}).get('Spec'), wanted) if wanted else []
+        ca_change = root_ca_change(settings.get('signing_ca_cert'), ((swarm or {}).get('TLSInfo') or {}).get('TrustRoot'))
+        if ca_change:
+            cluster_changes.append(ca_change)
         if cluster_changes:
             add(acting, 'settings', via=acting, changes=cluster_changes)
         for option, key in INIT_ONLY:
@@ -392,8 +399,11 @@ def plan_cluster(request, found, nodes=None, swarm=None):
     if cluster_changes:
         diff['before']['settings'] = dict((c['setting'], c['before']) for c in cluster_changes)
         diff['after']['settings'] = dict((c['setting'], c['after']) for c in cluster_changes)
+    # the signing CA goes with the init, or with a settings update when it is not the swarm's root CA yet
+    new_root_ca = bool(settings.get('signing_ca_cert')) and (
+        found['acting'] is None or any(c['setting'] == 'CAConfig.SigningCACert' for c in cluster_changes))
     return dict(actions=actions, acting=acting, changes=changes, cluster_changes=cluster_changes,
-                warnings=warnings, diff=diff, wanted=wanted)
+                warnings=warnings, diff=diff, wanted=wanted, new_root_ca=new_root_ca)
 
 
 def action_text(action):

@@ -250,6 +250,15 @@ def same_pem(a, b):
     return ''.join((a or '').split()) == ''.join((b or '').split())
 
 
+def root_ca_change(cert, trust_root):
+    """The settings change a wanted signing CA certificate makes on a swarm
+    whose root CA is ``trust_root``: None when none is wanted or it is that
+    CA already (the key is not compared: the engine never returns it)."""
+    if not cert or same_pem(cert, trust_root):
+        return None
+    return dict(setting='CAConfig.SigningCACert', before='(current root CA)', after='(new root CA)')
+
+
 # ---------------------------------------------------------------- nodes and quorum
 
 def node_summary(node):

@@ -31,6 +31,7 @@ author:
   - nativeswarm.cluster maintainers (@nativeswarm)
 extends_documentation_fragment:
   - nativeswarm.cluster.docker
+  - nativeswarm.cluster.swarm_settings
   - nativeswarm.cluster.docker.ATTRIBUTES
 options:
   state:
@@ -131,19 +132,6 @@ options:
     description:
       - Address (or interface name) for data traffic (overlay networks), when initializing or joining.
     type: str
-  data_path_port:
-    description:
-      - UDP port for VXLAN data traffic; 0 or more. Set at initialization only.
-    type: int
-  default_addr_pool:
-    description:
-      - Subnets (CIDR) overlay networks are allocated from. Set at initialization only.
-    type: list
-    elements: str
-  subnet_size:
-    description:
-      - Prefix length of each network allocated from O(default_addr_pool); at least 1. Set at initialization only.
-    type: int
   availability:
     description:
       - Availability of this node. It is given to the engine when the node initializes or joins (V(drain) keeps
@@ -168,74 +156,6 @@ options:
     type: str
     choices: [merge, replace]
     default: merge
-  snapshot_interval:
-    description: Raft log entries between snapshots; 0 or more.
-    type: int
-  keep_old_snapshots:
-    description: Raft snapshots kept besides the current one; 0 or more.
-    type: int
-  log_entries_for_slow_followers:
-    description: Raft log entries kept to sync slow followers after a snapshot; 0 or more.
-    type: int
-  heartbeat_tick:
-    description: Raft ticks between heartbeats; at least 1.
-    type: int
-  election_tick:
-    description:
-      - Raft ticks without a leader before an election.
-      - Must be greater than O(heartbeat_tick); when only one of the two is given, the other is the swarm's
-        current value (1 and 10 for a new swarm).
-    type: int
-  dispatcher_heartbeat_period:
-    description: Seconds between node heartbeats to the dispatcher; 0 or more.
-    type: int
-  task_history_retention_limit:
-    description: Finished tasks kept per service slot; 0 or more.
-    type: int
-  node_cert_expiry:
-    description: Validity of node certificates, in seconds; 0 or more.
-    type: int
-  external_cas:
-    description:
-      - External certificate authorities that sign node certificates. An empty list removes them.
-    type: list
-    elements: dict
-    suboptions:
-      url:
-        description: URL of the CA's signing endpoint, an V(http://) or V(https://) URL.
-        type: str
-        required: true
-      protocol:
-        description: Protocol of the external CA.
-        type: str
-        choices: [cfssl]
-        default: cfssl
-      options:
-        description: Options passed to the external CA.
-        type: dict
-      ca_cert:
-        description: Root CA certificate (PEM) of the external CA.
-        type: str
-  signing_ca_cert:
-    description:
-      - Root CA certificate (PEM) the cluster should use to sign node certificates. Changing it rotates the root
-        CA. Needs O(signing_ca_key).
-    type: str
-  signing_ca_key:
-    description:
-      - Key (PEM) of O(signing_ca_cert).
-    type: str
-  autolock_managers:
-    description:
-      - Lock managers' Raft keys with a key that must be given (O(unlock_key)) after an engine restart.
-    type: bool
-  labels:
-    description:
-      - Labels of the cluster (replaces all of them).
-      - Values are text; numbers and booleans are turned into text as the docker CLI sends them (V(1) becomes
-        V("1"), V(true) becomes V("true")). A label without a key or with no value (V(null)) is refused; use
-        V("") for an empty value.
-    type: dict
   rotate_worker_token:
     description: Rotate the worker join token; the old one stops working. Always a change.
     type: bool
@@ -441,7 +361,7 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, check_own_node, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice,
     join_request, join_targets, local_state, membership, membership_after, membership_view, merged_spec, normal_addr, own_node_route,
-    plan_membership, plan_node, same_pem, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
+    plan_membership, plan_node, root_ca_change, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
@@ -610,9 +530,9 @@ class SwarmMembership:
                                      % (option, cluster.get(key)))
         ca = spec.setdefault('CAConfig', {})
         trust_root = (cluster.get('TLSInfo') or {}).get('TrustRoot')
-        if self.p['signing_ca_cert'] and not same_pem(self.p['signing_ca_cert'], trust_root):
-            self.changes.append(dict(setting='CAConfig.SigningCACert', before='(current root CA)',
-                                     after='(new root CA)'))
+        ca_change = root_ca_change(self.p['signing_ca_cert'], trust_root)
+        if ca_change:
+            self.changes.append(ca_change)
             ca.update(SigningCACert=self.p['signing_ca_cert'], SigningCAKey=self.p['signing_ca_key'] or '')
         rotations = dict((name, self.p[name]) for name in ('rotate_worker_token', 'rotate_manager_token',
                                                            'rotate_unlock_key', 'rotate_ca'))

@@ -31,6 +31,7 @@ author:
   - nativeswarm.cluster maintainers (@nativeswarm)
 extends_documentation_fragment:
   - nativeswarm.cluster.docker
+  - nativeswarm.cluster.swarm_settings
   - nativeswarm.cluster.docker.ATTRIBUTES
 options:
   managers:
@@ -166,79 +167,12 @@ options:
       - Seconds to wait for each join, promotion, demotion and drain to take effect.
     type: int
     default: 120
-  snapshot_interval:
-    description: Raft log entries between snapshots.
-    type: int
-  keep_old_snapshots:
-    description: Raft snapshots kept besides the current one.
-    type: int
-  log_entries_for_slow_followers:
-    description: Raft log entries kept to sync slow followers after a snapshot.
-    type: int
-  heartbeat_tick:
-    description: Raft ticks between heartbeats.
-    type: int
-  election_tick:
-    description: Raft ticks without a leader before an election.
-    type: int
-  dispatcher_heartbeat_period:
-    description: Seconds between node heartbeats to the dispatcher.
-    type: int
-  task_history_retention_limit:
-    description: Finished tasks kept per service slot.
-    type: int
-  node_cert_expiry:
-    description: Validity of node certificates, in seconds.
-    type: int
-  external_cas:
-    description:
-      - External certificate authorities that sign node certificates. An empty list removes them.
-    type: list
-    elements: dict
-    suboptions:
-      url:
-        description: URL of the CA's signing endpoint.
-        type: str
-        required: true
-      protocol:
-        description: Protocol of the external CA.
-        type: str
-        choices: [cfssl]
-        default: cfssl
-      options:
-        description: Options passed to the external CA.
-        type: dict
-      ca_cert:
-        description: Root CA certificate (PEM) of the external CA.
-        type: str
-  autolock_managers:
-    description:
-      - Lock managers' Raft keys with a key that must be given after an engine restart. Get the key with
-        M(nativeswarm.cluster.docker_swarm) O(nativeswarm.cluster.docker_swarm#module:return_unlock_key).
-    type: bool
-  labels:
-    description:
-      - Labels of the cluster (replaces all of them). Node labels are O(managers[].labels).
-    type: dict
-  data_path_port:
-    description:
-      - UDP port for VXLAN data traffic. Set at initialization only.
-    type: int
-  default_addr_pool:
-    description:
-      - Subnets (CIDR) overlay networks are allocated from. Set at initialization only.
-    type: list
-    elements: str
-  subnet_size:
-    description:
-      - Prefix length of each network allocated from O(default_addr_pool). Set at initialization only.
-    type: int
 requirements:
   - The Python package C(paramiko) on the host that runs the module, for C(ssh://) engines only.
 notes:
   - Join tokens are read from a manager and used, never returned, logged or shown in a message. Rotating tokens,
-    the unlock key or the root CA, and unlocking a locked manager, are the job of
-    M(nativeswarm.cluster.docker_swarm).
+    the unlock key or the CA's certificates (a new root CA from O(signing_ca_cert) is applied here too), and
+    unlocking a locked manager, are the job of M(nativeswarm.cluster.docker_swarm).
   - O(data_path_port), O(default_addr_pool) and O(subnet_size) are set at initialization only; a difference on an
     existing swarm is reported as a warning.
   - A node in another swarm, or removed from this one while its engine was up, is refused; make it leave first
@@ -605,7 +539,7 @@ class Converge:
 
     def do_init(self, action):
         node = self.node_cfg(action['node'])
-        body = dict(self.membership_body(node), ForceNewCluster=False, Spec=merged_spec({}, self.plan['wanted']))
+        body = dict(self.membership_body(node), ForceNewCluster=False, Spec=self.cluster_spec({}))
         for option, key in INIT_ONLY:
             if self.request_['settings'].get(option) is not None:
                 body[key] = self.request_['settings'][option]
@@ -620,8 +554,16 @@ class Converge:
 
     def do_settings(self, action):
         swarm = self.swarm
-        self.engines[action['via']].swarm_update(swarm['Version']['Index'],
-                                                 merged_spec(swarm.get('Spec'), self.plan['wanted']))
+        self.engines[action['via']].swarm_update(swarm['Version']['Index'], self.cluster_spec(swarm.get('Spec')))
+
+    def cluster_spec(self, current):
+        """The swarm spec to send: the current one with the wanted settings,
+        and the signing CA when the plan says it changes."""
+        spec = merged_spec(current, self.plan['wanted'])
+        if self.plan['new_root_ca']:
+            spec.setdefault('CAConfig', {}).update(SigningCACert=self.p['signing_ca_cert'],
+                                                   SigningCAKey=self.p['signing_ca_key'])
+        return spec
 
     def join_body(self, node, role):
         token = (self.swarm.get('JoinTokens') or {}).get(role.capitalize())
@@ -780,8 +722,11 @@ def main():
             data_path_port=dict(type='int'),
             default_addr_pool=dict(type='list', elements='str'),
             subnet_size=dict(type='int'),
+            signing_ca_cert=dict(type='str'),
+            signing_ca_key=dict(type='str', no_log=True),
             **CLUSTER_SETTINGS_SPEC
         ),
+        required_together=[('signing_ca_cert', 'signing_ca_key')],
         supports_check_mode=True,
     )
     run = Converge(module)

@@ -355,6 +355,37 @@ def test_init_only_settings_on_an_existing_swarm_are_warnings():
     assert result['warnings'] == ['data_path_port is 4789 on this swarm; it is set at initialization only and stays']
 
 
+ROOT_CA = '-----BEGIN CERTIFICATE-----\nMIIBroot\n-----END CERTIFICATE-----\n'
+NEW_CA = '-----BEGIN CERTIFICATE-----\nMIIBnew\n-----END CERTIFICATE-----\n'
+
+
+@pytest.mark.parametrize('cert, steps_, new_root_ca', [
+    (None, [], False),
+    # the swarm's own root CA, however its PEM lines are wrapped: nothing to do
+    (ROOT_CA.replace('\n', '\r\n'), [], False),
+    (NEW_CA, [('m1', 'settings')], True),
+])
+def test_a_signing_ca_rotates_the_root_ca_only_when_it_is_another(cert, steps_, new_root_ca):
+    swarm = dict(SWARM, TLSInfo={'TrustRoot': ROOT_CA})
+    settings = {'signing_ca_cert': cert, 'signing_ca_key': 'KEY'} if cert else {}
+    result = plan(request(settings=settings), converged_infos(), converged_nodes(), swarm)
+    assert steps(result) == steps_
+    assert result['new_root_ca'] is new_root_ca
+    if new_root_ca:
+        assert result['cluster_changes'] == [
+            {'setting': 'CAConfig.SigningCACert', 'before': '(current root CA)', 'after': '(new root CA)'}]
+        # the key is never part of the plan (it is returned and diffed)
+        assert 'KEY' not in repr(result)
+
+
+def test_a_new_swarm_is_initialized_with_the_signing_ca():
+    infos = dict((n, bare(n)) for n in ('m1', 'm2', 'm3', 'w1', 'w2'))
+    result = plan(request(settings={'signing_ca_cert': NEW_CA, 'signing_ca_key': 'KEY'}), infos)
+    assert steps(result)[0] == ('m1', 'init')
+    assert result['new_root_ca'] is True
+    assert plan(request(), infos)['new_root_ca'] is False
+
+
 # ============================================================== roles and the quorum guard
 
 def test_promote_comes_before_demote_and_each_is_guarded():

@@ -18,9 +18,9 @@ import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nativeswarm.cluster.plugins.doc_fragments.docker import ModuleDocFragment
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _client
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm, docker_swarm_info, docker_swarm_node
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 MODULES = {
     'docker_swarm': docker_swarm,
@@ -56,39 +56,12 @@ def module_spec(monkeypatch, name):
     return captured.value.argument_spec, captured.value.kwargs
 
 
-def documented_options(name):
-    doc = yaml.safe_load(MODULES[name].DOCUMENTATION)
-    assert 'nativeswarm.cluster.docker' in doc['extends_documentation_fragment']
-    options = dict(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options'])
-    options.update(doc.get('options') or {})
-    return options
-
-
-def doc_view(options):
-    view = {}
-    for name, opt in (options or {}).items():
-        view[name] = dict(type=opt.get('type', 'str'), default=opt.get('default'), choices=opt.get('choices'),
-                          aliases=sorted(opt.get('aliases') or []), elements=opt.get('elements'),
-                          required=bool(opt.get('required', False)),
-                          suboptions=doc_view(opt['suboptions']) if 'suboptions' in opt else None)
-    return view
-
-
-def spec_view(spec):
-    view = {}
-    for name, opt in (spec or {}).items():
-        view[name] = dict(type=opt.get('type', 'str'), default=opt.get('default'), choices=opt.get('choices'),
-                          aliases=sorted(opt.get('aliases') or []), elements=opt.get('elements'),
-                          required=bool(opt.get('required', False)),
-                          suboptions=spec_view(opt['options']) if 'options' in opt else None)
-    return view
-
-
 @pytest.mark.parametrize('name', sorted(MODULES))
 def test_argument_spec_matches_documentation(monkeypatch, name):
     spec, _kwargs = module_spec(monkeypatch, name)
-    documented = doc_view(documented_options(name))
-    actual = spec_view(spec)
+    assert 'nativeswarm.cluster.docker' in yaml.safe_load(MODULES[name].DOCUMENTATION)['extends_documentation_fragment']
+    documented = view(documented_options(MODULES[name]))
+    actual = view(spec, 'options')
     assert sorted(actual) == sorted(documented)
     for option in documented:
         assert actual[option] == documented[option], option

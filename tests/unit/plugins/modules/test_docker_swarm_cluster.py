@@ -22,9 +22,9 @@ import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nativeswarm.cluster.plugins.doc_fragments.docker import ModuleDocFragment
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _client
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm_cluster
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 from docker.errors import APIError
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -51,29 +51,9 @@ def module_spec(monkeypatch):
     return captured.value.argument_spec, captured.value.kwargs
 
 
-def doc_view(options):
-    return dict((name, dict(type=opt.get('type', 'str'), default=opt.get('default'), choices=opt.get('choices'),
-                            aliases=sorted(opt.get('aliases') or []), elements=opt.get('elements'),
-                            required=bool(opt.get('required', False)),
-                            suboptions=doc_view(opt['suboptions']) if 'suboptions' in opt else None))
-                for name, opt in (options or {}).items())
-
-
-def spec_view(spec):
-    return dict((name, dict(type=opt.get('type', 'str'), default=opt.get('default'), choices=opt.get('choices'),
-                            aliases=sorted(opt.get('aliases') or []), elements=opt.get('elements'),
-                            required=bool(opt.get('required', False)),
-                            suboptions=spec_view(opt['options']) if 'options' in opt else None))
-                for name, opt in (spec or {}).items())
-
-
 def test_argument_spec_matches_documentation(monkeypatch):
     spec, _kwargs = module_spec(monkeypatch)
-    doc = yaml.safe_load(docker_swarm_cluster.DOCUMENTATION)
-    assert 'nativeswarm.cluster.docker' in doc['extends_documentation_fragment']
-    options = dict(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options'])
-    options.update(doc['options'])
-    documented, actual = doc_view(options), spec_view(spec)
+    documented, actual = view(documented_options(docker_swarm_cluster)), view(spec, 'options')
     assert sorted(actual) == sorted(documented)
     for option in documented:
         assert actual[option] == documented[option], option
@@ -92,13 +72,13 @@ def test_node_connection_options_are_the_shared_ones_without_defaults(monkeypatc
 def test_check_mode_and_no_secret_options(monkeypatch):
     spec, kwargs = module_spec(monkeypatch)
     assert kwargs.get('supports_check_mode') is True
-    # the module takes no secret; the join tokens it reads are kept out of results
-    assert [o for o, opt in spec.items() if opt.get('no_log')] == []
+    # the only secret it takes is the signing CA's key; the join tokens it reads are kept out of results
+    assert [o for o, opt in spec.items() if opt.get('no_log')] == ['signing_ca_key']
 
 
 def test_every_example_uses_only_documented_options():
     doc = yaml.safe_load(docker_swarm_cluster.DOCUMENTATION)
-    options = set(doc['options']) | set(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options'])
+    options = set(documented_options(docker_swarm_cluster))
     node_options = set(doc['options']['managers']['suboptions'])
     tasks = [t for t in yaml.safe_load(docker_swarm_cluster.EXAMPLES)
              if 'nativeswarm.cluster.docker_swarm_cluster' in t]

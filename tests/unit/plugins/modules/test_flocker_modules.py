@@ -18,6 +18,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _flocker_client
 from ansible_collections.nativeswarm.cluster.plugins.modules import flocker_ca, flocker_info, flocker_volume
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 MODULES = {'flocker_ca': flocker_ca, 'flocker_info': flocker_info, 'flocker_volume': flocker_volume}
 
@@ -35,20 +36,11 @@ def module_spec(monkeypatch, name):
     return captured.value.args
 
 
-def view(options, spec=False):
-    result = {}
-    for name, opt in (options or {}).items():
-        result[name] = dict(type=opt.get('type', 'str'), default=opt.get('default'), choices=opt.get('choices'),
-                            aliases=sorted(opt.get('aliases') or []), elements=opt.get('elements'),
-                            required=bool(opt.get('required', False)))
-    return result
-
-
 @pytest.mark.parametrize('name', sorted(MODULES))
 def test_argument_spec_matches_documentation(monkeypatch, name):
     spec, kwargs = module_spec(monkeypatch, name)
-    documented = view(yaml.safe_load(MODULES[name].DOCUMENTATION)['options'])
-    actual = view(spec)
+    documented = view(documented_options(MODULES[name]))
+    actual = view(spec, 'options')
     assert sorted(actual) == sorted(documented)
     for option in documented:
         assert actual[option] == documented[option], option
