@@ -75,8 +75,18 @@ def playbook(path, inventories, forks, extra_vars=None):
                    % (proc.returncode, (proc.stderr or proc.stdout)[-1500:]))
     changed = sum(s.get('changed', 0) for s in stats.values())
     failed = [h for h, s in stats.items() if s.get('failures') or s.get('unreachable')]
-    error = 'failed on %s' % ', '.join(sorted(failed)) if failed or proc.returncode else ''
+    error = ''
+    if failed or proc.returncode:
+        error = 'failed on %s: %s' % (', '.join(sorted(failed)), failure_messages(output.get('plays', []))[-1500:])
     return Run(seconds, not error, changed, error, tasks, ran)
+
+
+def failure_messages(plays):
+    """What the failed tasks said (the json callback's per-host results)."""
+    return '; '.join('%s on %s: %s' % (task.get('task', {}).get('name', '?'), host, result.get('msg', '?'))
+                     for play in plays for task in play.get('tasks', [])
+                     for host, result in task.get('hosts', {}).items()
+                     if result.get('failed') or result.get('unreachable'))
 
 
 def python():
