@@ -21,6 +21,8 @@ description:
     cannot work (for example stopping a machine of a driver that cannot stop machines) is refused first.
 author:
   - nativeswarm.cluster maintainers (@nativeswarm)
+extends_documentation_fragment:
+  - nativeswarm.cluster.docker.ATTRIBUTES
 options:
   name:
     description:
@@ -125,13 +127,6 @@ options:
       - The docker-machine command, a path or a name looked up in E(PATH).
     type: str
     default: docker-machine
-attributes:
-  check_mode:
-    support: full
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 requirements:
   - C(docker-machine) 0.16 (0.16.2, or the C(v0.16.2-gitlab.N) releases of its maintained fork) on the host that runs
     the module, usually the controller.
