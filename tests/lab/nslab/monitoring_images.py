@@ -18,7 +18,6 @@ with --engine-metrics (host kind) it also sets each node engine's
 import glob
 import hashlib
 import http.client
-import io
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .engine_api import api, import_image, ping
 from .host import base_cli
 from .state import CACHE_DIR
-from .testimage import TEST_IMAGE, busybox_path
+from .testimage import TEST_IMAGE, Rootfs, busybox_path
 from .util import AbstractLock, die, log, out
 
 RECIPE_VERSION = 1
@@ -144,49 +143,24 @@ def build_rootfs(name):
 
 
 def _write_rootfs(path, spec, extracted):
-    bb = busybox_path()
-    applets = out([bb, "--list"]).split()
     with tarfile.open(path, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        def entry(name, type_, mode, data=None, link=None, uid=0):
-            ti = tarfile.TarInfo(name)
-            ti.type, ti.mode, ti.mtime, ti.uid, ti.gid = type_, mode, 0, uid, uid
-            if link:
-                ti.linkname = link
-            if data is not None:
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-            else:
-                tf.addfile(ti)
-
-        def copy(src, dest):
-            with open(src, "rb") as f:
-                entry(dest, tarfile.REGTYPE, 0o755, data=f.read())
-
+        fs = Rootfs(tf)
         dirs = ["bin", "etc", "lib", "lib64", "lib/x86_64-linux-gnu", "root", "proc", "sys", "dev", "var",
                 "run", "home"]
-        for d in dirs:
-            entry(d, tarfile.DIRTYPE, 0o755)
-        entry("tmp", tarfile.DIRTYPE, 0o1777)
+        fs.base(dirs, b"/home")
         for d in spec["data_dirs"]:
-            entry(d, tarfile.DIRTYPE, 0o755, uid=NOBODY)
-        copy(bb, "bin/busybox")
-        for a in applets:
-            if a != "busybox" and "/" not in a:
-                entry("bin/" + a, tarfile.SYMTYPE, 0o777, link="busybox")
+            fs.entry(d, tarfile.DIRTYPE, 0o755, uid=NOBODY)
         for src, dest in libc_files():
-            copy(src, dest)
+            fs.copy(src, dest)
         for src, dest in spec["files"].items():
-            copy(os.path.join(extracted, src), dest)
+            fs.copy(os.path.join(extracted, src), dest)
         for tree in spec.get("trees", []):
             parts = tree.split("/")
             for i in range(1, len(parts)):
                 if "/".join(parts[:i]) not in dirs:
-                    entry("/".join(parts[:i]), tarfile.DIRTYPE, 0o755)
+                    fs.entry("/".join(parts[:i]), tarfile.DIRTYPE, 0o755)
             tf.add(os.path.join(extracted, tree), arcname=tree, filter=_root_owned)
-        entry("etc/passwd", tarfile.REGTYPE, 0o644,
-              data=b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")
-        entry("etc/group", tarfile.REGTYPE, 0o644, data=b"root:x:0:\nnogroup:x:65534:\n")
-        entry("etc/nsswitch.conf", tarfile.REGTYPE, 0o644, data=b"hosts: files dns\n")
+        fs.entry("etc/nsswitch.conf", tarfile.REGTYPE, 0o644, data=b"hosts: files dns\n")
 
 
 def image_current(url, image, recipe_key):

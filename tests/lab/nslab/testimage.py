@@ -21,35 +21,52 @@ def busybox_path():
 _WEB_TAR = None
 
 
+class Rootfs:
+    """Writes an image's root file system into the tar file ``tf``: entries
+    owned by root (or ``uid``) with mtime 0, so the same content gives the
+    same tarball."""
+
+    def __init__(self, tf):
+        self.tf = tf
+
+    def entry(self, name, type_, mode, data=None, link=None, uid=0):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.mtime, ti.uid, ti.gid = type_, mode, 0, uid, uid
+        if link:
+            ti.linkname = link
+        if data is not None:
+            ti.size = len(data)
+            self.tf.addfile(ti, io.BytesIO(data))
+        else:
+            self.tf.addfile(ti)
+
+    def copy(self, src, dest):
+        with open(src, "rb") as f:
+            self.entry(dest, tarfile.REGTYPE, 0o755, data=f.read())
+
+    def base(self, dirs, home):
+        """The directories, /tmp, busybox with a link per applet, and root's
+        and nobody's accounts (nobody's home ``home``)."""
+        for d in dirs:
+            self.entry(d, tarfile.DIRTYPE, 0o755)
+        self.entry("tmp", tarfile.DIRTYPE, 0o1777)
+        bb = busybox_path()
+        self.copy(bb, "bin/busybox")
+        for a in out([bb, "--list"]).split():
+            if a != "busybox" and "/" not in a:
+                self.entry("bin/" + a, tarfile.SYMTYPE, 0o777, link="busybox")
+        self.entry("etc/passwd", tarfile.REGTYPE, 0o644,
+                   data=b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:%s:/bin/false\n" % home)
+        self.entry("etc/group", tarfile.REGTYPE, 0o644, data=b"root:x:0:\nnogroup:x:65534:\n")
+
+
 def web_image_tar():
     global _WEB_TAR  # pylint: disable=global-statement
     if _WEB_TAR is not None:
         return _WEB_TAR
-    bb = busybox_path()
-    applets = out([bb, "--list"]).split()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        def entry(name, type_, mode, data=None, link=None):
-            ti = tarfile.TarInfo(name)
-            ti.type, ti.mode, ti.mtime, ti.uid, ti.gid = type_, mode, 0, 0, 0
-            if link:
-                ti.linkname = link
-            if data is not None:
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-            else:
-                tf.addfile(ti)
-        for d in ("bin", "etc", "www", "root", "proc", "sys", "dev", "var", "run"):
-            entry(d, tarfile.DIRTYPE, 0o755)
-        entry("tmp", tarfile.DIRTYPE, 0o1777)
-        with open(bb, "rb") as f:
-            entry("bin/busybox", tarfile.REGTYPE, 0o755, data=f.read())
-        for a in applets:
-            if a != "busybox" and "/" not in a:
-                entry("bin/" + a, tarfile.SYMTYPE, 0o777, link="busybox")
-        entry("etc/passwd", tarfile.REGTYPE, 0o644,
-              data=b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-        entry("etc/group", tarfile.REGTYPE, 0o644, data=b"root:x:0:\nnogroup:x:65534:\n")
+        Rootfs(tf).base(("bin", "etc", "www", "root", "proc", "sys", "dev", "var", "run"), b"/nonexistent")
     _WEB_TAR = buf.getvalue()
     return _WEB_TAR
 
