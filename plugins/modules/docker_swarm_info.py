@@ -312,10 +312,17 @@ health:
       sample: [{hostname: manager1, node_id: 9ukbs3ioqs4vxijrzvkyvqppa, not_after: '2027-03-01T10:00:00+00:00',
                 days_left: 88, error: null}]
     root_ca_not_after:
-      description: End of validity of the swarm's root CA certificate (ISO 8601, UTC); empty unless read.
+      description: End of validity of the swarm's root CA certificate (ISO 8601, UTC); empty when it cannot be read.
       type: str
       returned: always
       sample: '2046-11-27T10:00:00+00:00'
+    root_ca_digest:
+      description:
+        - Digest of the swarm's root CA certificate, as join tokens carry it (it changes with a root CA rotation);
+          empty when the engine shows no root CA.
+      type: str
+      returned: always
+      sample: 0fr3h8wi2kr5g2dv0cvx6m0lhm0zvl1d10mhjg04qk6lyvpsd7
     root_rotation_in_progress:
       description: Whether a root CA rotation is still going on (not a problem by itself).
       type: bool
@@ -334,7 +341,7 @@ import datetime
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     ELECTION_GRACE, EngineError, connect, exit_with, new_module, nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
-    PlanError, find_node, local_state, node_summary, quorum_facts, quorum_lost_facts)
+    PlanError, find_node, local_state, node_summary, pem_digest, quorum_facts, quorum_lost_facts)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _health
 
 
@@ -351,7 +358,7 @@ def gather(engine, params, grace=ELECTION_GRACE):
     health = params.get('health')
     if health is not None:
         result['health'] = dict(problems=[], services=[], certificates=[], root_ca_not_after='',
-                                root_rotation_in_progress=False)
+                                root_ca_digest='', root_rotation_in_progress=False)
         if not manager:
             result['health']['problems'].append('the engine at %s is not a swarm manager: it is %s'
                                                 % (getattr(engine, 'url', 'docker_host'), what))
@@ -405,16 +412,18 @@ def gather(engine, params, grace=ELECTION_GRACE):
 
 def check_health(engine, nodes, facts, health, now=None, read_certificate=_health.peer_certificate):
     problems = _health.cluster_problems(nodes, facts)
-    found = dict(services=[], certificates=[], root_ca_not_after='', root_rotation_in_progress=False)
+    swarm = engine.swarm_inspect()
+    trust_root = (swarm.get('TLSInfo') or {}).get('TrustRoot')
+    root = _health.certificate_not_after(trust_root)
+    found = dict(services=[], certificates=[], root_ca_not_after=root.isoformat() if root else '',
+                 root_ca_digest=pem_digest(trust_root) if trust_root else '',
+                 root_rotation_in_progress=bool(swarm.get('RootRotationInProgress')))
     if health.get('services', True):
         found['services'] = _health.service_status(engine.services(), engine.tasks(), nodes)
         problems += _health.service_problems(found['services'])
     days = health.get('cert_expiry_days') or 0
     if days > 0:
         now = now or datetime.datetime.now(datetime.timezone.utc)
-        swarm = engine.swarm_inspect()
-        found['root_rotation_in_progress'] = bool(swarm.get('RootRotationInProgress'))
-        root = _health.certificate_not_after((swarm.get('TLSInfo') or {}).get('TrustRoot'))
         certificates = []
         for node in sorted(nodes, key=lambda n: node_summary(n)['hostname'] or ''):
             addr = (node.get('ManagerStatus') or {}).get('Addr')
@@ -423,7 +432,6 @@ def check_health(engine, nodes, facts, health, now=None, read_certificate=_healt
             pem, error = read_certificate(addr)
             certificates.append(_health.manager_certificate(node, pem, error))
         problems += _health.certificate_problems(certificates, root, days, now)
-        found['root_ca_not_after'] = root.isoformat() if root else ''
         found['certificates'] = [dict(cert, not_after=cert['not_after'].isoformat() if cert['not_after'] else None,
                                       days_left=_health.days_left(cert['not_after'], now) if cert['not_after'] else None)
                                  for cert in certificates]

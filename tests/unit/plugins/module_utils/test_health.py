@@ -244,6 +244,7 @@ def test_check_health_reads_services_and_the_managers_certificates():
                                  'certificate of node manager2 cannot be read: Connection refused']
     assert found['certificates'][0]['days_left'] == 5 and found['certificates'][1]['days_left'] is None
     assert found['root_rotation_in_progress'] is True and found['root_ca_not_after'].startswith('2036-')
+    assert len(found['root_ca_digest']) == 50
 
 
 def test_check_health_skips_what_is_turned_off():
@@ -254,7 +255,8 @@ def test_check_health_skips_what_is_turned_off():
 
     found = check_health(FakeEngine(MANAGER_INFO, nodes, [service('s1', 'web', 2)]), nodes, quorum_facts(nodes),
                          dict(cert_expiry_days=0, services=False), read_certificate=never)
-    assert found == dict(problems=[], services=[], certificates=[], root_ca_not_after='', root_rotation_in_progress=False)
+    assert found == dict(problems=[], services=[], certificates=[], root_ca_not_after='', root_ca_digest='',
+                         root_rotation_in_progress=False)
 
 
 def test_peer_certificate_of_a_closed_port_is_a_reason_not_an_exception():
