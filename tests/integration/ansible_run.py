@@ -95,3 +95,45 @@ class LabEngines:
 
     def run(self, module_name, node, check=False, diff=False, **args):
         return module(module_name, check=check, diff=diff, docker_host=self.host(node), **args)
+
+
+def molecule_test(role, prefix, steps, extra_env=None):
+    """`molecule test` of roles/<role>'s default scenario on a host-kind lab
+    of its own (named with ``prefix``; `lab image` only, no nodes: molecule
+    reaches the lab's base dockerd through DOCKER_HOST); checks that each of
+    ``steps`` ran successfully and that `lab down` leaves nothing behind.
+    Skips, with the reason, where host-kind labs or molecule are missing."""
+    import pytest
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
+    from labkit import lab_leftovers, lab_name, lab_skip_reason, reap_stale_labs, run_lab
+    reason = lab_skip_reason('host')
+    if not reason and not os.path.exists(os.path.join(BIN, 'molecule')):
+        reason = 'molecule is not installed next to %s' % sys.executable
+    if not reason:
+        try:
+            import molecule_plugins  # noqa: F401 pylint: disable=unused-import
+        except ImportError:
+            reason = 'molecule-plugins[docker] is not installed'
+    if reason:
+        pytest.skip(reason)
+    reap_stale_labs()
+    name = lab_name(prefix)
+    base = 'unix:///run/nslab/%s/base/docker.sock' % name
+    try:
+        image = run_lab('image', '--json', name=name, timeout=900)
+        env = dict(ENV, DOCKER_HOST=base, NSLAB_MOLECULE_DOCKER_HOST=base,
+                   PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
+                   ANSIBLE_FORCE_COLOR='0', PY_COLORS='0', **(extra_env or {}))
+        for variable in ('ANSIBLE_STDOUT_CALLBACK', 'ANSIBLE_LOAD_CALLBACK_PLUGINS', 'DOCKER_TLS_VERIFY',
+                         'DOCKER_CERT_PATH'):
+            env.pop(variable, None)
+        proc = subprocess.run([os.path.join(BIN, 'molecule'), 'test'], cwd=os.path.join(ROOT, 'roles', role),
+                              env=env, capture_output=True, text=True, timeout=1200, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, 'molecule test failed (rc %d), image %s:\n%s' % (
+            proc.returncode, image.stdout, output[-20000:])
+        for step in steps:
+            assert 'default > %s: Executed: Successful' % step in output, output[-5000:]
+    finally:
+        down = run_lab('down', name=name, check=False, timeout=600)
+    assert down.returncode == 0 and not lab_leftovers(name), (down.stdout, down.stderr, lab_leftovers(name))

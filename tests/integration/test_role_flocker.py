@@ -17,30 +17,13 @@ when it cannot."""
 import glob
 import os
 import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
+from ansible_run import molecule_test
 
-from labkit import lab_name, lab_skip_reason, reap_stale_labs, run_lab  # noqa: E402
-
-ROLE = os.path.join(ROOT, 'roles', 'flocker')
-BIN = os.path.dirname(sys.executable)
-COLLECTIONS = os.path.join(ROOT, '.ansible', 'collections')
 DEBS = '/var/cache/nslab/flocker-debs'
 PYTHON_APT = ('python3-apt', 'python-apt-common', 'distro-info-data')
-
-
-def _molecule_missing():
-    if not os.path.exists(os.path.join(BIN, 'molecule')):
-        return 'molecule is not installed next to %s' % sys.executable
-    try:
-        import molecule_plugins  # noqa: F401
-    except ImportError:
-        return 'molecule-plugins[docker] is not installed'
-    return None
 
 
 def _python_apt_debs():
@@ -57,27 +40,7 @@ def _python_apt_debs():
 
 
 def test_flocker_role_molecule():
-    reason = lab_skip_reason('host') or _molecule_missing() or _python_apt_debs()
+    reason = _python_apt_debs()
     if reason:
         pytest.skip(reason)
-    reap_stale_labs()
-    name = lab_name('rf')
-    try:
-        image = run_lab('image', '--json', name=name, timeout=900)
-        env = dict(os.environ,
-                   DOCKER_HOST='unix:///run/nslab/%s/base/docker.sock' % name,
-                   PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
-                   ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   FLOCKER_TEST_DEBS=DEBS,
-                   ANSIBLE_FORCE_COLOR='0', PY_COLORS='0', ANSIBLE_NOCOLOR='1')
-        env.pop('DOCKER_TLS_VERIFY', None)
-        env.pop('DOCKER_CERT_PATH', None)
-        proc = subprocess.run([os.path.join(BIN, 'molecule'), 'test'], cwd=ROLE, env=env,
-                              capture_output=True, text=True, timeout=900, check=False)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, 'molecule test failed (rc %d), image %s:\n%s' % (
-            proc.returncode, image.stdout, output[-20000:])
-        for step in ('prepare', 'converge', 'idempotence', 'verify'):
-            assert 'default > %s: Executed: Successful' % step in output, output[-5000:]
-    finally:
-        run_lab('down', name=name, check=False, timeout=600)
+    molecule_test('flocker', 'rf', ('prepare', 'converge', 'idempotence', 'verify'), {'FLOCKER_TEST_DEBS': DEBS})

@@ -7,15 +7,11 @@ swarm_manager (3 managers + 2 workers on the lab's host-kind node image):
 converge, idempotence, verify."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from ansible_run import ROOT, changed_count, playbook
-from labkit import lab_json, lab_leftovers, lab_name, lab_skip_reason, run_lab
+from ansible_run import changed_count, molecule_test, playbook
 
 pytestmark = pytest.mark.lab_shape(managers=1, workers=2)
 
@@ -131,25 +127,4 @@ def test_workers_listed_as_managers_are_promoted_one_at_a_time(lab, roles_playbo
 def test_the_molecule_scenario_converges_idempotently_and_verifies():
     """roles/swarm_manager/molecule/default on a host-kind lab's base dockerd
     (its own lab name, so it never meets a user's `mol` lab)."""
-    reason = lab_skip_reason('host')
-    if reason:
-        pytest.skip(reason)
-    bindir = os.path.dirname(sys.executable)
-    if not os.path.exists(os.path.join(bindir, 'molecule')):
-        pytest.skip('molecule is not installed in %s' % bindir)
-    name = lab_name('mo')
-    base = 'unix:///run/nslab/%s/base/docker.sock' % name
-    try:
-        image = lab_json('image', name=name)
-        assert image, 'lab image gave nothing'
-        env = dict(os.environ, DOCKER_HOST=base, NSLAB_MOLECULE_DOCKER_HOST=base,
-                   PATH='%s:%s' % (bindir, os.environ.get('PATH', '')), ANSIBLE_NOCOLOR='1', PY_COLORS='0')
-        proc = subprocess.run([os.path.join(bindir, 'molecule'), 'test'], cwd=os.path.join(ROOT, 'roles', 'swarm_manager'),
-                              env=env, capture_output=True, text=True, timeout=1200, check=False)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, out[-6000:]
-        for step in ('converge', 'idempotence', 'verify', 'destroy'):
-            assert step in out, out[-3000:]
-    finally:
-        down = run_lab('down', name=name, check=False, timeout=600)
-    assert down.returncode == 0 and not lab_leftovers(name), (down.stdout, down.stderr, lab_leftovers(name))
+    molecule_test('swarm_manager', 'mo', ('converge', 'idempotence', 'verify'))
