@@ -667,6 +667,20 @@ def plan_membership(state, local, role=None, same_cluster=None, force=False, unl
     return ['promote']
 
 
+def plan_force_new_cluster(local, leaderless):
+    """Whether docker_swarm's force_new_cluster re-forms the control plane
+    from this node's own Raft state: ``['force_new_cluster']`` when this
+    node is a manager (its engine answers with ControlAvailable, swarm
+    state active or pending) whose swarm has no leader (``leaderless``);
+    ``[]`` when it has a leader (nothing to recover); PlanError otherwise."""
+    if local['state'] not in ('active', 'pending') or not local['manager']:
+        raise PlanError('force_new_cluster: this node is %s, not a manager holding the swarm\'s Raft state; run it '
+                        'on the manager to recover from (after a restore, on the host the archive was put on); '
+                        'nothing was changed' % ('a worker' if local['state'] == 'active'
+                                                 else 'in swarm state %s' % local['state']))
+    return ['force_new_cluster'] if leaderless else []
+
+
 def own_node_route(state, role, via_manager):
     """Through which engine docker_swarm changes this node's own entry in the
     node list (labels, availability) once it is in the swarm: ``'self'``

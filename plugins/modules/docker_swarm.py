@@ -193,6 +193,21 @@ options:
       - Allow a demotion or a leave that leaves an even number of managers.
     type: bool
     default: false
+  force_new_cluster:
+    description:
+      - With O(state=present), on a manager whose swarm has no leader (a majority of its managers is gone for
+        good, or its swarm directory was restored from a backup), re-form the control plane from this node's own
+        Raft state with this node as the only manager, as C(docker swarm init --force-new-cluster) does. The swarm
+        keeps its ID, services, networks, secrets, configs and nodes; the other managers stay in the node list,
+        down, until they are removed.
+      - Nothing is done when the swarm has a leader, so a second run changes nothing. Refused, before anything
+        changes, on an engine that is not a manager holding the swarm's Raft state.
+      - Never use it while the other managers may come back with their own state; they could elect a leader of
+        their own. Clear their swarm state first.
+      - A locked manager (O(unlock_key)) is unlocked first; Debian's dockerd 20.10 only answers that unlock once
+        the swarm has a leader.
+    type: bool
+    default: false
   force:
     description:
       - With O(state=join), leave another swarm this node is in before joining (needs O(manager)), or give up a
@@ -279,6 +294,11 @@ EXAMPLES = r"""
   nativeswarm.cluster.docker_swarm:
     unlock_key: "{{ vault_swarm_unlock_key }}"
 
+- name: Re-form the control plane on the one manager left (or restored from a backup)
+  nativeswarm.cluster.docker_swarm:
+    force_new_cluster: true
+    advertise_addr: 192.0.2.11
+
 - name: Leave the swarm (a manager is demoted first if quorum allows)
   nativeswarm.cluster.docker_swarm:
     state: absent
@@ -357,11 +377,11 @@ api_calls:
 import time
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    CONNECTION_SUBOPTIONS, EngineError, connect, exit_with, new_module)
+    CONNECTION_SUBOPTIONS, EngineError, connect, exit_with, new_module, nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, check_own_node, check_settings, check_spec, cluster_labels, desired_spec, join_failure_advice,
     join_request, join_targets, local_state, membership, membership_after, membership_view, merged_spec, normal_addr, own_node_route,
-    plan_membership, plan_node, root_ca_change, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
+    plan_force_new_cluster, plan_membership, plan_node, root_ca_change, spec_changes, CLUSTER_SETTINGS_SPEC, MANAGER_ROLE, WORKER_ROLE)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm_probe import probe_all
 
 INIT_ONLY = (('data_path_port', 'DataPathPort'), ('default_addr_pool', 'DefaultAddrPool'),
@@ -440,6 +460,10 @@ class SwarmMembership:
                 return self.result(local)
             self.engine.swarm_unlock(self.p['unlock_key'])
             local = self.wait_local(lambda s: s['state'] != 'locked', 'unlock')
+        if self.p['force_new_cluster'] and self.p['state'] == 'present':
+            local = self.force_new_cluster(local)
+            if self.module.check_mode and self.actions:
+                return self.result(local)
         nodes, same = None, None
         mgr = self.manager_engine(local)
         if self.p['state'] in ('absent', 'join') and local['state'] == 'active' and mgr is not None:
@@ -493,6 +517,20 @@ class SwarmMembership:
                                  target_clusters=set(p['cluster_id'] for p in targets
                                                      if p['manager'] and p['cluster_id']))
         return verdict
+
+    def force_new_cluster(self, local):
+        """Re-form the control plane from this manager's Raft state when its swarm has no leader."""
+        leaderless = False
+        if local['state'] in ('active', 'pending') and local['manager']:
+            leaderless = nodes_unless_leaderless(self.engine) is None
+        if not plan_force_new_cluster(local, leaderless) or not self.act('force_new_cluster'):
+            return local
+        self.engine.swarm_init(dict(ListenAddr=self.p['listen_addr'], AdvertiseAddr=self.p['advertise_addr'] or '',
+                                    DataPathAddr=self.p['data_path_addr'] or '', ForceNewCluster=True, Spec={}))
+        local = self.wait_local(lambda s: s['state'] == 'active' and s['manager'], 'lead the swarm it re-formed')
+        if nodes_unless_leaderless(self.engine, grace=self.p['wait_timeout']) is None:
+            self.fail('force_new_cluster: the swarm still has no leader %d seconds later' % self.p['wait_timeout'])
+        return local
 
     def act(self, name):
         """Record an action; True when it should really be carried out."""
@@ -773,6 +811,7 @@ def main():
             return_join_tokens=dict(type='bool', default=False),
             return_unlock_key=dict(type='bool', default=False),
             allow_even_managers=dict(type='bool', default=False),
+            force_new_cluster=dict(type='bool', default=False),
             force=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=60),
             probe_remote_addrs=dict(type='bool', default=True),
