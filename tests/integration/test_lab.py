@@ -116,6 +116,19 @@ def test_inventory_describes_the_nodes(lab):
     assert sorted(listed['swarm_workers']['hosts']) == sorted(lab.names('swarm_workers'))
 
 
+def test_labs_started_by_hand_get_inventories_of_their_own():
+    """Without NSLAB_INVENTORY, only the default lab writes
+    inventories/lab/hosts.yml: a lab of another name never overwrites it."""
+    def default_path(**env):
+        environ = dict((k, v) for k, v in os.environ.items() if k not in ('NSLAB_NAME', 'NSLAB_INVENTORY'))
+        return subprocess.run([os.path.join(ROOT, 'tests', 'lab', 'lab'), 'inventory'], env=dict(environ, **env),
+                              capture_output=True, text=True, check=True).stdout.strip()
+    labs = os.path.join(ROOT, 'inventories', 'lab')
+    assert default_path() == os.path.join(labs, 'hosts.yml')
+    assert default_path(NSLAB_NAME='zz9') == os.path.join(labs, 'zz9.yml')
+    assert default_path(NSLAB_NAME='zz9', NSLAB_INVENTORY='/tmp/zz9.yml') == '/tmp/zz9.yml'
+
+
 def test_nodes_reach_each_other(lab):
     """Every node runs the test image and reaches every other node."""
     addrs = [n['address'] for n in lab.nodes]

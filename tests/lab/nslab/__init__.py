@@ -14,8 +14,9 @@ Commands (see tests/lab/README.md for the full story):
 
 Environment:
   NSLAB_NAME       lab name, [a-z0-9]{1,6}, default "nslab"; namespaces everything
-  NSLAB_INVENTORY  where `up` writes the Ansible inventory
-                   (default: <repo>/inventories/lab/hosts.yml)
+  NSLAB_INVENTORY  where `up` writes the Ansible inventory (default:
+                   <repo>/inventories/lab/hosts.yml for the lab "nslab",
+                   <repo>/inventories/lab/NAME.yml for any other)
   NSLAB_DEBIAN_MIRROR  mirror used to debootstrap the host-kind node image
   NSLAB_OWNER      who creates the lab, recorded in its state at creation and
                    never changed afterwards (default: a token made up then)

@@ -18,7 +18,7 @@ from .network import choose_subnet, netns_exists, remove_forward_rules, remove_l
 from .processes import dockerd_pids, kill_all, remove_cgroups, terminate, wait_gone
 from .proc import mounts
 from .shared import cleanup_shared, ensure_neigh_capacity, prepare_shared_paths
-from .state import CACHE_DIR, ETC_NETNS, NETNS_DIR, Lab, requested_inventory_path
+from .state import CACHE_DIR, DEFAULT_NAME, ETC_NETNS, NETNS_DIR, Lab, requested_inventory_path
 from .testimage import TEST_IMAGE, load_test_image
 from .util import AbstractLock, LabError, die, log, rm_rf, run
 
@@ -295,7 +295,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     func, changes = COMMANDS[args.cmd]
     try:
-        lab = Lab(os.environ.get("NSLAB_NAME", "nslab"))
+        lab = Lab(os.environ.get("NSLAB_NAME", DEFAULT_NAME))
         if not changes:
             lab.load()
             return func(lab, args)

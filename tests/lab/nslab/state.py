@@ -24,6 +24,7 @@ CONTAINERD_RUN = "/run/containerd"
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
 DEFAULT_INVENTORY = os.path.join(REPO_ROOT, "inventories", "lab", "hosts.yml")
+DEFAULT_NAME = "nslab"
 
 LAB_NAME_RE = re.compile(r"^[a-z0-9]{1,6}$")
 FIRST_HOST = 11          # node addresses start at .11
@@ -60,8 +61,16 @@ def other_labs(name):
 
 
 def requested_inventory_path():
+    """NSLAB_INVENTORY, else inventories/lab/hosts.yml for the default lab
+    and inventories/lab/<name>.yml for any other, so that labs started by
+    hand under their own names never write over each other's inventory."""
     p = os.environ.get("NSLAB_INVENTORY")
-    return os.path.abspath(p) if p else DEFAULT_INVENTORY
+    if p:
+        return os.path.abspath(p)
+    name = os.environ.get("NSLAB_NAME", DEFAULT_NAME)
+    if name == DEFAULT_NAME:
+        return DEFAULT_INVENTORY
+    return os.path.join(os.path.dirname(DEFAULT_INVENTORY), "%s.yml" % name)
 
 
 class Node:
