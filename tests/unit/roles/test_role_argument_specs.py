@@ -31,7 +31,7 @@ NOT_CLUSTER_SETTINGS = {
     'state', 'role', 'remote_addrs', 'join_token', 'manager', 'advertise_addr', 'listen_addr', 'data_path_addr',
     'availability', 'rotate_worker_token', 'rotate_manager_token', 'rotate_unlock_key', 'rotate_ca', 'unlock_key',
     'return_join_tokens', 'return_unlock_key', 'allow_even_managers', 'force', 'wait_timeout',
-    'probe_remote_addrs', 'node_labels', 'node_labels_state',
+    'probe_remote_addrs', 'node_labels', 'node_labels_state', 'force_new_cluster',
 }
 
 
