@@ -1,4 +1,4 @@
-"""python -m bench [--reps N] [--smoke] [--only P1,P3] [--p3-sizes 4,40] [--p3-large 100] [--json PATH] [--png PATH]
+"""python -m bench [--reps N] [--smoke] [--p4] [--only P1,P3] [--p3-sizes 4,40] [--p3-large 100] [--json PATH] [--png PATH]
 
 Starts its own lab (NSLAB_NAME nsbnch unless --lab), runs the cases, prints
 the table, writes it as JSON and as a PNG chart (when matplotlib is there),
@@ -23,6 +23,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.split('\n\n')[1])
     parser.add_argument('--reps', type=int, default=3, help='repetitions per case (default 3)')
     parser.add_argument('--smoke', action='store_true', help='P1 and P2 only, one repetition (for CI)')
+    parser.add_argument('--p4', action='store_true', help='P4 only, once (a rolling upgrade on its own host-kind lab)')
     parser.add_argument('--only', help='comma-separated cases out of %s' % ','.join(CASES))
     parser.add_argument('--json', help='JSON output (default bench/results/latest.json; smoke.json with --smoke)')
     parser.add_argument('--png', help='PNG chart (default bench/results/latest.png; smoke.png with --smoke)')
@@ -36,7 +37,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.smoke:
         args.reps, args.only = 1, args.only or 'P1,P2'
-    stem = 'smoke' if args.smoke else 'latest'
+    if args.p4:
+        args.reps, args.only = 1, 'P4'
+    stem = 'smoke' if args.smoke else ('p4' if args.p4 else 'latest')
     args.json = args.json or os.path.join(RESULTS, stem + '.json')
     args.png = args.png or os.path.join(RESULTS, stem + '.png')
     args.cases = [c.strip() for c in (args.only or ','.join(CASES)).split(',') if c.strip()]

@@ -6,8 +6,10 @@ says whether a goal is met."""
 import json
 import os
 import statistics
+import sys
 import tempfile
 import threading
+import time
 
 import docker
 
@@ -27,6 +29,11 @@ P1_VARIANTS = ('floor', 'peer') + tuple(PATHS)
 P3_GOALS = {'role path': 3.0, 'controller': 2.0}
 # the issue's aim for a stand-up: at most this many tasks that run (task rounds)
 TASK_ROUNDS_GOAL = 15
+# P4: a rolling upgrade of this shape (host-kind nodes), in at most this many times the floor
+P4_SHAPE = (3, 2)
+P4_GOAL = 1.5
+UPGRADE = os.path.join(ROOT, 'playbooks', 'upgrade.yml')
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 
 def summary(values):
@@ -53,26 +60,41 @@ def write_labels_inventory(path, labels):
                   handle, indent=1)
 
 
-def check_swarm(nodes, managers, workers, labels=None):
+def check_swarm(nodes, managers, workers, labels=None, settle=60):
     """The engines' own view: one swarm with the expected roles, all ready,
-    with the labels. '' when it is right, else what is wrong."""
+    with the labels. '' when it is right, else what is wrong. A node that has
+    just joined reports its description and its first heartbeat a moment
+    after its own engine says it is a member: that is waited for up to
+    ``settle`` seconds (after the timed run)."""
+    deadline = time.time() + settle
+    while True:
+        problem = _swarm_problems(nodes, managers, workers, labels)
+        if not problem or time.time() > deadline:
+            return problem
+        time.sleep(1)
+
+
+def _swarm_problems(nodes, managers, workers, labels):
     first = next(n for n in nodes if n['group'] == 'swarm_managers')
     try:
         with docker.APIClient(base_url=first['docker_host'], timeout=30) as client:
             seen = client.nodes()
     except (docker.errors.DockerException, OSError) as exc:
         return 'cannot list the nodes on %s: %s' % (first['name'], exc)
+
+    def hostname(node):
+        return (node.get('Description') or {}).get('Hostname') or node['ID']
     roles = [n['Spec']['Role'] for n in seen]
     problems = []
     if (roles.count('manager'), roles.count('worker')) != (managers, workers):
         problems.append('%d managers, %d workers' % (roles.count('manager'), roles.count('worker')))
-    not_ready = [n['Description']['Hostname'] for n in seen if n['Status']['State'] != 'ready']
+    not_ready = [hostname(n) for n in seen if n['Status']['State'] != 'ready']
     if not_ready:
         problems.append('not ready: %s' % ', '.join(not_ready))
     for node in seen:
-        wanted = (labels or {}).get(node['Description']['Hostname'], {})
+        wanted = (labels or {}).get(hostname(node), {})
         if any(node['Spec'].get('Labels', {}).get(k) != v for k, v in wanted.items()):
-            problems.append('labels missing on %s' % node['Description']['Hostname'])
+            problems.append('labels missing on %s' % hostname(node))
     return '; '.join(problems)
 
 
@@ -231,13 +253,56 @@ class Bench:
         return rows
 
     # -- P4 ---------------------------------------------------------------
-    @staticmethod
-    def rolling():
-        upgrade = os.path.join(ROOT, 'playbooks', 'upgrade.yml')
-        note = 'not yet: needs playbooks/upgrade.yml' if not os.path.exists(upgrade) else \
-            'not yet: playbooks/upgrade.yml exists but has no benchmark case'
-        return [{'case': 'P4', 'what': 'rolling restart/upgrade', 'variants': {}, 'ratios': {}, 'goals': {},
-                 'note': note}]
+    def rolling(self):
+        """P4, once: playbooks/upgrade.yml moves containerd from the older to
+        the newer of Debian bookworm's two versions on a 3+2 host-kind lab
+        (tests/integration/upgrade_ground.py: local APT repository, a
+        3-replica dnsrr service and a client task on its overlay network,
+        the managers polled twice a second), against the floor: the sum of
+        each engine's own restart-until-Ready time (systemctl restart, one
+        node at a time, no load), measured on the same lab just before."""
+        import upgrade_ground as ground  # tests/integration, on the path below
+        from labkit import LabHandle
+        what = 'rolling containerd upgrade of 3+2 under load (upgrade.yml vs the engines\' own restarts)'
+        reason = ground.fetch_debs()
+        if reason:
+            return [{'case': 'P4', 'what': what, 'variants': {}, 'ratios': {}, 'goals': {}, 'note': 'not run: ' + reason}]
+        self.log('P4: fresh host-kind lab 3+2, local APT repository, swarm')
+        self.lab.fresh(P4_SHAPE[0], P4_SHAPE[1], kind='host')
+        lab = LabHandle(self.lab.name, 'host', P4_SHAPE[0], P4_SHAPE[1], self.lab.inventory)
+        lab.status()
+        lab.test_image = lab.json('caps')['test_image']
+        ground.install_repo(lab)
+        ground.form_swarm(lab)
+        self.log('P4: the floor (each engine restarted by hand until Ready)')
+        restarts = dict((name, ground.engine_restart_seconds(lab, name)) for name in _upgrade_order(lab))
+        floor = Run(sum(restarts.values()), True)
+        base = os.path.join(self.workdir, 'p4-daemon.json')
+        with open(base, 'w') as handle:
+            json.dump({'all': {'hosts': dict((n, {'engine_daemon_options': {'storage-driver': 'overlay2'}})
+                                             for n in lab.names())}}, handle)
+        self.log('P4: upgrade.yml under load')
+        load = ground.Load(lab)
+        load.start()
+        with ground.ManagerPoll(lab) as poll:
+            run = playbook(UPGRADE, [lab.inventory, base], forks=5,
+                           extra_vars={'engine_containerd_version': ground.CONTAINERD_NEW})
+            requests = load.stop(at_least=1000)
+        quorum = poll.summary()
+        upgraded = all(ground.versions(lab, n)[0].get('containerd') == ground.CONTAINERD_NEW for n in lab.names())
+        if run.ok and not upgraded:
+            run.ok, run.error = False, 'containerd not upgraded on every node'
+        if not run.ok:
+            self.log('    ! %s' % run.error)
+        self.log('    P4: %.1fs (floor %.1fs), %d of %d requests failed, quorum held at every poll: %s'
+                 % (run.seconds, floor.seconds, requests['failed'], requests['total'], quorum['majority_up_at_every_poll']))
+        return [{'case': 'P4', 'what': what,
+                 'variants': _variants({'upgrade.yml': [run], 'floor': [floor]}, ['upgrade.yml', 'floor']),
+                 'ratios': {'upgrade.yml/floor': ratios([run.seconds if run.ok else None], [floor.seconds])},
+                 'goals': {'upgrade.yml/floor': ['<=', P4_GOAL]},
+                 'restarts': dict((k, round(v, 2)) for k, v in restarts.items()),
+                 'load': requests, 'quorum': quorum,
+                 'load_goal_met': run.ok and requests['failed'] == 0 and quorum['majority_up_at_every_poll']}]
 
     # -- module overhead --------------------------------------------------
     def overhead(self, reps, calls=5):
@@ -325,6 +390,14 @@ def _manager_cpu(runs):
         return None
     return {'seconds': summary([d['manager_cpu_seconds'] for d in done]),
             'percent_of_wall': summary([d['manager_cpu_percent'] for d in done])}
+
+
+def _upgrade_order(lab):
+    """The nodes in upgrade.yml's order: managers (the leader last), then workers."""
+    with docker.APIClient(base_url=lab.node('manager1')['docker_host'], timeout=30) as client:
+        leader = [n['Description']['Hostname'] for n in client.nodes() if (n.get('ManagerStatus') or {}).get('Leader')]
+    managers = lab.names('swarm_managers')
+    return [m for m in managers if m not in leader] + [m for m in managers if m in leader] + lab.names('swarm_workers')
 
 
 def tempdir():

@@ -33,6 +33,8 @@ def goal_met(row, key):
     met = bool(ratio) and OPERATORS[goal[0]](ratio['median'], goal[1])
     if 'changed_goal_met' in row:
         met = met and row['changed_goal_met']
+    if 'load_goal_met' in row:
+        met = met and row['load_goal_met']
     return met
 
 
@@ -69,6 +71,16 @@ def footer_lines(result):
             out.append("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.1f%% of the run's wall time"
                        % (row['case'], row.get('path', ''), measured, cpu['seconds']['median'],
                           cpu['percent_of_wall']['median']))
+    for row in result['rows']:
+        if row.get('load'):
+            load, quorum = row['load'], row['quorum']
+            out.append('%s under load (goal: 0 failed, quorum held): %d failed of %d requests (%d retried on the next '
+                       'address, longest gap %.2fs, %d client task(s)); a majority of the managers up at every poll: %s '
+                       '(%d polls, %d during a leader election); leader at the end: %s; restarts of the floor: %s'
+                       % (row['case'], load['failed'], load['total'], load['retried'], load['longest_gap_s'],
+                          load['client_instances'], 'yes' if quorum['majority_up_at_every_poll'] else 'NO',
+                          quorum['polls'], quorum['election_polls'], quorum['leader_at_end'] or 'none',
+                          ', '.join('%s %.1fs' % kv for kv in row.get('restarts', {}).items())))
     for row in result['rows']:
         if row.get('api_calls'):
             out.append('%s no-op path: %s' % (row['module'], ', '.join(row['api_calls'])))
