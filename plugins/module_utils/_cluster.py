@@ -427,3 +427,12 @@ def batches(actions):
         else:
             result.append([action])
     return result
+
+
+def stray_entries(before, after, listed_ids):
+    """Node entries that appeared while the module acted and that no listed
+    engine claims as its own node: under heavy load an engine whose join
+    request timed out joins again under a new node ID, and the first entry
+    stays in the node list, never ready. Their IDs, sorted."""
+    known = set(n['ID'] for n in before or []) | set(listed_ids)
+    return sorted(n['ID'] for n in after if n['ID'] not in known)

@@ -247,6 +247,15 @@ actions:
   type: list
   elements: str
   sample: ['manager1: init', 'manager2: join as manager', 'worker1: join as worker', 'worker1: update']
+stray_node_ids:
+  description:
+    - IDs of node entries that appeared while the module acted and that no listed engine claims as its node. Under
+      heavy load an engine whose join request timed out joins again under a new node ID; the first entry stays in the
+      node list and never becomes ready. The module warns and leaves them; remove each once it shows Down.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 changes:
   description: Node settings that differ(ed), per node.
   returned: always
@@ -326,7 +335,8 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import
     CONNECTION_SUBOPTIONS, ELECTION_GRACE, Engine, EngineError, connection_params, new_module,
     nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._cluster import (
-    INIT_ONLY, SETTING_OPTIONS, action_text, batches, needs_swarm, plan_cluster, survey, validate_request)
+    INIT_ONLY, SETTING_OPTIONS, action_text, batches, needs_swarm, plan_cluster, stray_entries, survey,
+    validate_request)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, local_state, merged_spec, node_summary, normal_addr, quorum_facts, quorum_lost_facts, running_tasks,
     CLUSTER_SETTINGS_SPEC, MANAGER_ROLE)
@@ -457,10 +467,13 @@ class Converge:
                       if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable'
                       and n['ManagerStatus'].get('Addr')]
         self.cluster_id = found['cluster_id']
+        strays = []
         if plan['actions'] and not self.module.check_mode:
+            before = nodes
             self.execute(plan)
             nodes = self.wait('%s to list the nodes' % plan['acting'], self.engines[plan['acting']].nodes)
-        return self.result(plan, nodes or [])
+            strays = stray_entries(before, nodes, self.ids.values())
+        return self.result(plan, nodes or [], strays)
 
     def keep_swarm(self, swarm):
         self.swarm = swarm
@@ -675,7 +688,7 @@ class Converge:
         engine.node_remove(action['node_id'], force=(current.get('Status') or {}).get('State') != 'down')
 
     # -- result ------------------------------------------------------------------
-    def result(self, plan, nodes):
+    def result(self, plan, nodes, strays):
         texts = [action_text(a) for a in plan['actions']]
         leaders = [node_summary(n)['hostname'] for n in nodes if (n.get('ManagerStatus') or {}).get('Leader')]
         result = dict(changed=bool(texts), actions=texts, changes=plan['changes'],
@@ -688,6 +701,12 @@ class Converge:
             result['diff'] = plan['diff']
         for warning in plan['warnings']:
             self.module.warn(warning)
+        result['stray_node_ids'] = strays
+        if strays:
+            self.module.warn('%d node entr%s appeared during the joins that no listed engine claims (%s): an engine '
+                             'whose join timed out under load joined again under a new ID, and the first entry never '
+                             'becomes ready. Remove each once it shows Down (docker node rm ID).'
+                             % (len(strays), 'y' if len(strays) == 1 else 'ies', ', '.join(strays)))
         if self.p['debug']:
             result['api_calls'] = list(self.calls)
         return result

@@ -15,7 +15,7 @@ import copy
 import pytest
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._cluster import (
-    action_text, batches, needs_swarm, plan_cluster, survey, validate_request)
+    action_text, batches, needs_swarm, plan_cluster, stray_entries, survey, validate_request)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import PlanError
 
 
@@ -543,3 +543,15 @@ def test_the_plan_is_the_check_mode_diff_for_a_mixed_change():
     assert (before['nodes']['old']['membership'], after['nodes']['old']['membership']) == ('member', 'absent')
     assert before['settings'] == {'Raft.SnapshotInterval': 10000}
     assert after['settings'] == {'Raft.SnapshotInterval': 20000}
+
+
+# ============================================================== stray node entries
+
+def test_entries_no_listed_engine_claims_after_the_joins_are_strays():
+    before = converged_nodes(workers=('w1',))
+    after = before + [node('w2'), dict(node('w2'), ID='id-retried-join')]
+    assert stray_entries(before, after, [nid(n) for n in ('m1', 'm2', 'm3', 'w1', 'w2')]) == ['id-retried-join']
+    # a swarm made by this run: everything is new, only the listed nodes' entries are known
+    assert stray_entries(None, after, [nid(n) for n in ('m1', 'm2', 'm3', 'w1', 'w2')]) == ['id-retried-join']
+    # nodes that were there before (listed or not) are never strays
+    assert stray_entries(after, after, []) == []
