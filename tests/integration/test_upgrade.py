@@ -189,7 +189,8 @@ def test_fault_mid_upgrade_stops_keeps_quorum_and_service_then_resumes(lab_host,
         # quorum and service
         assert nodes[order[2]]['ManagerStatus']['Reachability'] == 'reachable'
         ground.Load(lab_host).wait_running(ground.SERVICE, 3)
-        assert load.result()['failed'] == 0
+        during = load.result()
+        assert during['failed'] == 0, during
 
         repaired = inventory_file(tmp, 'repaired.yml', dict((h, new) for h in lab_host.names()))
         rc, again, _text = run([lab_host.inventory, ground_ready['base'], repaired], {'upgrade_worker_serial': 2})
