@@ -129,6 +129,17 @@ def test_backup_refuses_when_the_swarm_cannot_lose_a_manager(lab_host, swarm, tm
     wait_for('manager3 back', lambda: reachable(lab_host, 'manager1') == MANAGERS, timeout=90)
 
 
+def test_a_failed_archive_still_starts_the_engine_again(lab_host, swarm, tmp_path):
+    started = dict((m, api(lab_host, m).info()['Swarm']['NodeID']) for m in MANAGERS)
+    rc, out = run('backup.yml', lab_host, ('backup_dest', str(tmp_path / 'f')),
+                  ('backup_swarm_dir', '/var/lib/docker/no-such-swarm'))
+    assert rc != 0
+    assert 'The backup failed:' in out and 'engine was started again; it is a reachable manager again' in out, out[-3000:]
+    assert not list((tmp_path / 'f').iterdir())
+    assert reachable(lab_host, 'manager1') == MANAGERS
+    assert dict((m, api(lab_host, m).info()['Swarm']['NodeID']) for m in MANAGERS) == started
+
+
 def test_backup_disaster_restore_loses_nothing(lab_host, swarm, tmp_path):
     lead = leader(lab_host, 'manager1')
     dest = tmp_path / 'backups'
