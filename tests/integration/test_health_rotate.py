@@ -27,7 +27,7 @@ PLAYBOOKS = os.path.join(ROOT, 'playbooks')
 SITE = os.path.join(PLAYBOOKS, 'site.yml')
 HEALTH = os.path.join(PLAYBOOKS, 'health.yml')
 ROTATE = os.path.join(PLAYBOOKS, 'rotate.yml')
-MANAGERS = ['manager1', 'manager2', 'manager3']
+MANAGERS = ('manager1', 'manager2', 'manager3')
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=2)
 
@@ -207,7 +207,7 @@ def set_role(lab, name, role):
 def test_health_fails_on_an_even_manager_count(swarm):
     set_role(swarm, 'worker1', 'manager')
     try:
-        wait_for('4 reachable managers', lambda: all_well(swarm, MANAGERS + ['worker1']), timeout=90)
+        wait_for('4 reachable managers', lambda: all_well(swarm, MANAGERS + ('worker1',)), timeout=90)
         rc, output = health(swarm)
         assert rc != 0
         assert problem_lines(output) == ['even manager count: 4']
