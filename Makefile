@@ -99,7 +99,7 @@ integration: deps venv
 	$(BIN)/pytest -q tests/integration/test_lab.py
 
 .PHONY: bench bench-smoke
-bench: deps venv  ## benchmark against the docker CLI and community.docker (own lab; ~25-30 min with the 100-worker run, `python -m bench --no-100` skips it): bench/results/latest.{json,png}
+bench: deps venv  ## benchmark against the docker CLI and community.docker (own lab; ~35 min with the 100-worker run and P4, `python -m bench --no-100` skips it): bench/results/latest.{json,png}
 	$(PY) -m bench
 
 bench-smoke: deps venv  ## P1 and P2 once (~1.5 min); also run by `make integration` (tests/integration/test_bench_smoke.py)
