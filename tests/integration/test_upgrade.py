@@ -19,7 +19,8 @@ forms (as the engine role leaves them with that version pinned).
   play stops at that node, the managers before it carry the change, those
   after it are untouched, quorum holds and the service keeps answering.
   Repaired in the inventory, the re-run skips the node already done and
-  finishes the rest (workers two at a time); every running engine has the
+  finishes the rest (workers two at a time, the manager that is up through
+  the demote -> maintain -> promote flow); every running engine has the
   new setting.
 
 One module-scoped lab; the numbers are printed (pytest -s) and kept in
@@ -193,7 +194,9 @@ def test_fault_mid_upgrade_stops_keeps_quorum_and_service_then_resumes(lab_host,
         assert during['failed'] == 0, during
 
         repaired = inventory_file(tmp, 'repaired.yml', dict((h, new) for h in lab_host.names()))
-        rc, again, _text = run([lab_host.inventory, ground_ready['base'], repaired], {'upgrade_worker_serial': 2})
+        # the repair run takes the managers through the book's demote -> maintain -> promote flow
+        rc, again, _text = run([lab_host.inventory, ground_ready['base'], repaired],
+                               {'upgrade_worker_serial': 2, 'upgrade_demote_managers': True})
         result = load.stop(at_least=1000)
     poll_summary = poll.summary()
     NUMBERS['fault, then daemon.json change'] = dict(result, **poll_summary)
@@ -205,6 +208,9 @@ def test_fault_mid_upgrade_stops_keeps_quorum_and_service_then_resumes(lab_host,
     assert [m.split(': ')[0] for m in messages(again) if m.startswith('node ') and 'already at the target' in m] == [
         'node 2 of 5 (%s)' % order[0]]
     assert [m.split(': ')[0] for m in messages(again) if 'checking the cluster before it' in m][0] == 'node 1 of 5 (%s)' % faulty
+    # the manager that was up went through the demotion (the one that was down cannot be demoted)
+    assert [m.split(': ')[0] for m in messages(again) if 'demoting it' in m] == ['node 3 of 5 (%s)' % order[2]], \
+        messages(again)
     assert result['failed'] == 0, result
     assert poll_summary['majority_up_at_every_poll'] and poll_summary['leader_at_end'], poll_summary
     assert_healthy(lab_host)
