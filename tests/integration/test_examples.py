@@ -33,6 +33,11 @@ PLAN = [
     ('docker_swarm_node', 'Promote a worker', 'manager1', {}),
     ('docker_swarm_info', "Read the swarm's state", 'manager1', {}),
     ('docker_swarm_info', 'Stop unless the cluster can lose a manager', None, {}),
+    ('docker_swarm_info', "Check the cluster's health, certificates too", 'manager1', {}),
+    ('docker_swarm_info', 'Fail with one line per problem', None, {}),
+    # the swarm has a leader: no change
+    ('docker_swarm', 'Re-form the control plane on the one manager left (or restored from a backup)', 'manager1',
+     {'advertise_addr': '{{ lab_addr.manager1 }}'}),
     ('docker_swarm_info', 'Find a node by the name the inventory uses, also when it is down', 'manager1', {}),
     ('docker_swarm_info', 'Show its ID and status', None, {}),
     ('docker_swarm_node', 'Demote a manager for maintenance; return once its own engine runs no manager',
