@@ -75,6 +75,14 @@ def messages(output):
     return found
 
 
+def story(output):
+    """The run's debug messages, then what each failed task said (for an assertion's message)."""
+    failed = ['%s failed %r: %s' % (host, task['task']['name'], result.get('msg'))
+              for play in output['plays'] for task in play['tasks']
+              for host, result in task['hosts'].items() if result.get('failed')]
+    return messages(output)[-10:] + failed
+
+
 def failed_hosts(output):
     return sorted(h for h, s in output['stats'].items() if s.get('failures') or s.get('unreachable'))
 
@@ -141,7 +149,7 @@ def test_containerd_upgrade_under_load_loses_no_request(lab_host, ground_ready):
     poll_summary = poll.summary()
     NUMBERS['containerd upgrade'] = dict(result, **poll_summary)
     print('\ncontainerd upgrade: %s' % json.dumps(NUMBERS['containerd upgrade']))
-    assert rc == 0, messages(out)[-10:]
+    assert rc == 0, story(out)
     assert result['failed'] == 0 and result['total'] >= 1000, result
     assert poll_summary['majority_up_at_every_poll'] and poll_summary['leader_at_end'], poll_summary
     # one node at a time, in the order: the managers, the leader last, then the workers
@@ -159,7 +167,7 @@ def test_rerun_skips_every_node_and_prints_no_token(lab_host, ground_ready):
     tokens = lab_host.client('manager1').api.inspect_swarm()['JoinTokens']
     rc, out, text = run([lab_host.inventory, ground_ready['base']], {'engine_containerd_version': ground.CONTAINERD_NEW},
                         verbose=True)
-    assert rc == 0 and changed_count(out) == 0, messages(out)[-10:]
+    assert rc == 0 and changed_count(out) == 0, story(out)
     skipped = [m for m in messages(out) if m.startswith('node ') and 'already at the target' in m]
     assert len(skipped) == 5, messages(out)
     after = dict((h, n['Version']['Index']) for h, n in assert_healthy(lab_host).items())
@@ -178,7 +186,7 @@ def test_fault_mid_upgrade_stops_keeps_quorum_and_service_then_resumes(lab_host,
     load.start()
     with ground.ManagerPoll(lab_host) as poll:
         rc, out, _text = run([lab_host.inventory, ground_ready['base'], broken], {})
-        assert rc != 0 and failed_hosts(out) == [faulty], (failed_hosts(out), messages(out)[-10:])
+        assert rc != 0 and failed_hosts(out) == [faulty], (failed_hosts(out), story(out))
         # stopped at that node: the one before it has the new setting, the ones after it are untouched
         nodes = cluster(lab_host)
         assert ground.node_sh(lab_host, faulty, 'systemctl is-active docker', check=False).strip() != 'active'
@@ -203,7 +211,7 @@ def test_fault_mid_upgrade_stops_keeps_quorum_and_service_then_resumes(lab_host,
     print('\nfault + daemon.json change: %s' % json.dumps(NUMBERS['fault, then daemon.json change']))
     os.makedirs(os.path.dirname(PROOF), exist_ok=True)
     ground.write_json(PROOF, NUMBERS)
-    assert rc == 0, messages(again)[-10:]
+    assert rc == 0, story(again)
     # the node that failed first (it is down), the one done before it skipped
     assert [m.split(': ')[0] for m in messages(again) if m.startswith('node ') and 'already at the target' in m] == [
         'node 2 of 5 (%s)' % order[0]]
