@@ -201,8 +201,8 @@ def cmd_start(lab, args):
 def cmd_down(lab, args):
     t0 = time.time()
     if args.instance and lab.instance != args.instance:
-        print("lab %s: not the lab created as %s (%s); left alone"
-              % (lab.name, args.instance, "now %s" % lab.instance if lab.state else "there is none"))
+        if lab.state:  # gone already (its fixture took it down): nothing to say
+            print("lab %s: not the lab created as %s (now %s); left alone" % (lab.name, args.instance, lab.instance))
         return 0
     recorded_inv = lab.state.get("inventory") if lab.state else None
     netns = sorted(set(["%s-%s" % (lab.name, n.name) for n in lab.nodes()] +
