@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import (
     PlanError, certificate_role, certificate_subject, check_node_request, even_count_words, find_node, find_nodes,
     manager_failures, plan_node, quorum_facts, quorum_guard, quorum_lost_facts)
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.swarm_certs import CA_PEM, MANAGER_PEM, NODE, WORKER_PEM
 
 
 def node(node_id, hostname, role='worker', state='ready', reachability=None):
@@ -238,46 +239,7 @@ def test_plan_node_with_text_labels_has_no_churn():
     assert plan_node(current, labels=labels)[1] == []
 
 
-# ============================================================== swarm node certificates
-
-# v1 certificates signed by a throwaway CA, with the subject swarm gives a
-# node: O=<cluster ID>, OU=swarm-<role>, CN=<node ID>
-MANAGER_PEM = """-----BEGIN CERTIFICATE-----
-MIIBbzCCARUCFAWieJEnDeEYdtx4ZgYvF7prHiIMMAoGCCqGSM49BAMCMBMxETAP
-BgNVBAMMCHN3YXJtLWNhMCAXDTI2MTIwMjEyNDY1M1oYDzIxMjYxMTA4MTI0NjUz
-WjBfMSEwHwYDVQQKDBh0ZXN0Y2x1c3RlcjAwMDAwMDAwMDAwMDAxFjAUBgNVBAsM
-DXN3YXJtLW1hbmFnZXIxIjAgBgNVBAMMGXRlc3Rub2RlMDAwMDAwMDAwMDAwMDAw
-MDEwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQDDHmHIUOiYF5b8yThW5pVDuxa
-cWaaDWhr6NTUoCeawZ4u6xwU/13kgd0GO8HJTolDvNGzg8i+xSlGFwduQ1bPMAoG
-CCqGSM49BAMCA0gAMEUCIQDnuQMOSOQa9kKjmjKhqoPNOT8ezfOTAVP+sWufv6do
-YAIgUyWjp1h8U/94n03D7pH1zwYz/6klBslZkNN5Cr0bTx0=
------END CERTIFICATE-----
-"""
-WORKER_PEM = """-----BEGIN CERTIFICATE-----
-MIIBbjCCARQCFAWieJEnDeEYdtx4ZgYvF7prHiINMAoGCCqGSM49BAMCMBMxETAP
-BgNVBAMMCHN3YXJtLWNhMCAXDTI2MTIwMjEyNDY1NFoYDzIxMjYxMTA4MTI0NjU0
-WjBeMSEwHwYDVQQKDBh0ZXN0Y2x1c3RlcjAwMDAwMDAwMDAwMDAxFTATBgNVBAsM
-DHN3YXJtLXdvcmtlcjEiMCAGA1UEAwwZdGVzdG5vZGUwMDAwMDAwMDAwMDAwMDAw
-MTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABK27uG19p3vLURICnR+V4jC/Fs1Z
-RTDeAfJYA3hbt2KWd1paRGZ1JwNC3tfoOyMBhKIrSVEksCb6PuEflaKRS+EwCgYI
-KoZIzj0EAwIDSAAwRQIhAPyH7M08VUq1LHmjR9cQ3mngSK5Mdv6blFyznHH92ptJ
-AiAfZ1XROpCKSSyLrn+Fecm9VfYLF22YbPxCM7qJF+IzyQ==
------END CERTIFICATE-----
-"""
-# a v3 certificate (explicit version, extensions): the throwaway CA itself
-CA_PEM = """-----BEGIN CERTIFICATE-----
-MIIBfTCCASOgAwIBAgIUP1QlMiYVyqzROfdsUpFj9CahA7IwCgYIKoZIzj0EAwIw
-EzERMA8GA1UEAwwIc3dhcm0tY2EwIBcNMjYxMjAyMTI0NjUyWhgPMjEyNjExMDgx
-MjQ2NTJaMBMxETAPBgNVBAMMCHN3YXJtLWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0D
-AQcDQgAEMFHMo4G0TCX9aqdItMlx2mhre6tD9lo/Nc/2cRBgzenAV8+IMnrx9QOc
-gGRsymJtqIZ/pmCzsYteLKl/sm+0FaNTMFEwHQYDVR0OBBYEFMdX/VI4QBoFQ5+6
-XI3lLN5IzmjfMB8GA1UdIwQYMBaAFMdX/VI4QBoFQ5+6XI3lLN5IzmjfMA8GA1Ud
-EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIhAOk9sv5OgU+EvC8jVo7KgmWa
-DOdqCWqB0MPm/p3RsKFIAiB7Xv1oV+sqa8QuyjCPm/b+gGLAkE8dk+oeJmAKMVFg
-1Q==
------END CERTIFICATE-----
-"""
-NODE = 'testnode00000000000000001'
+# ============================================================== swarm node certificates (swarm_certs.py)
 
 
 def test_certificate_subject_of_a_node_certificate():

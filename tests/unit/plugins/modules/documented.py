@@ -3,14 +3,17 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A module's options as ansible-doc shows them, and one view of options
-that compares DOCUMENTATION with an argument spec."""
+"""A module's options as ansible-doc shows them, one view of options
+that compares DOCUMENTATION with an argument spec, and the argument spec a
+module builds."""
 
 from __future__ import annotations
 
 import importlib
 
+import pytest
 import yaml
+from ansible.module_utils.basic import AnsibleModule
 
 PREFIX = 'nativeswarm.cluster.'
 
@@ -39,3 +42,19 @@ def view(options, nested='suboptions'):
                             required=bool(opt.get('required', False)),
                             suboptions=view(opt[nested], nested) if nested in opt else None))
                 for name, opt in (options or {}).items())
+
+
+class Captured(Exception):
+    """Raised instead of building an AnsibleModule; its args are the
+    argument spec and the other keyword arguments."""
+
+
+def module_spec(monkeypatch, module):
+    """(argument_spec, other AnsibleModule keyword arguments) that the
+    module's main() builds its AnsibleModule with, without running it."""
+    def capture(_self, argument_spec, **kwargs):
+        raise Captured(argument_spec, kwargs)
+    monkeypatch.setattr(AnsibleModule, '__init__', capture)
+    with pytest.raises(Captured) as captured:
+        module.main()
+    return captured.value.args

@@ -20,6 +20,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _client
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm, docker_swarm_info, docker_swarm_node
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules import documented
 from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 MODULES = {
@@ -36,24 +37,8 @@ SECRETS = {
 
 # ============================================================== capturing the argument spec
 
-class Captured(Exception):
-    def __init__(self, argument_spec, kwargs):
-        super().__init__('AnsibleModule built')
-        self.argument_spec = argument_spec
-        self.kwargs = kwargs
-
-
-class CapturingModule:
-    def __init__(self, argument_spec, **kwargs):
-        raise Captured(argument_spec, kwargs)
-
-
 def module_spec(monkeypatch, name):
-    """(argument_spec, other AnsibleModule kwargs) of a module, without running it."""
-    monkeypatch.setattr(_client, 'AnsibleModule', CapturingModule)
-    with pytest.raises(Captured) as captured:
-        MODULES[name].main()
-    return captured.value.argument_spec, captured.value.kwargs
+    return documented.module_spec(monkeypatch, MODULES[name])
 
 
 @pytest.mark.parametrize('name', sorted(MODULES))

@@ -19,13 +19,10 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_machine
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules import documented
 
 MISSING = ('Docker machine "node0" does not exist. Use "docker-machine ls" to list machines. '
            'Use "docker-machine create" to add a new one.')
-
-
-class Captured(Exception):
-    pass
 
 
 class ExitJson(Exception):
@@ -37,28 +34,12 @@ class FailJson(Exception):
 
 
 def spec(monkeypatch):
-    def capture(self, argument_spec, **kwargs):
-        raise Captured(argument_spec, kwargs)
-    monkeypatch.setattr(AnsibleModule, '__init__', capture)
-    with pytest.raises(Captured) as captured:
-        docker_machine.main()
-    return captured.value.args
-
-
-def view(options, key_default='default'):
-    return dict((name, dict(type=o.get('type', 'str'), default=o.get(key_default), choices=o.get('choices'),
-                            elements=o.get('elements'), required=bool(o.get('required', False)),
-                            no_log=bool(o.get('no_log', False))))
-                for name, o in options.items())
+    return documented.module_spec(monkeypatch, docker_machine)
 
 
 def test_argument_spec_matches_documentation(monkeypatch):
     argument_spec, kwargs = spec(monkeypatch)
-    documented = yaml.safe_load(docker_machine.DOCUMENTATION)['options']
-    actual = view(argument_spec)
-    for name in actual:
-        actual[name]['no_log'] = False  # not a documentation key
-    assert actual == view(documented)
+    assert documented.view(argument_spec, 'options') == documented.view(documented.documented_options(docker_machine))
     assert kwargs['supports_check_mode'] is True
 
 

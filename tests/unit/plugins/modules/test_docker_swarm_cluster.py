@@ -24,6 +24,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _client
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm_cluster
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules import documented
 from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 from docker.errors import APIError
@@ -32,23 +33,8 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 
 # ============================================================== the argument spec
 
-class Captured(Exception):
-    def __init__(self, argument_spec, kwargs):
-        super().__init__('AnsibleModule built')
-        self.argument_spec = argument_spec
-        self.kwargs = kwargs
-
-
-class CapturingModule:
-    def __init__(self, argument_spec, **kwargs):
-        raise Captured(argument_spec, kwargs)
-
-
 def module_spec(monkeypatch):
-    monkeypatch.setattr(_client, 'AnsibleModule', CapturingModule)
-    with pytest.raises(Captured) as captured:
-        docker_swarm_cluster.main()
-    return captured.value.argument_spec, captured.value.kwargs
+    return documented.module_spec(monkeypatch, docker_swarm_cluster)
 
 
 def test_argument_spec_matches_documentation(monkeypatch):

@@ -19,31 +19,8 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._swarm import PlanError
 from ansible_collections.nativeswarm.cluster.plugins.modules import docker_swarm_node
 from ansible_collections.nativeswarm.cluster.plugins.modules.docker_swarm_node import NodeOperator
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.swarm_certs import MANAGER_PEM, NODE, WORKER_PEM
 
-NODE = 'testnode00000000000000001'
-# swarm node certificates of NODE (see test_swarm_nodes.py)
-MANAGER_PEM = """-----BEGIN CERTIFICATE-----
-MIIBbzCCARUCFAWieJEnDeEYdtx4ZgYvF7prHiIMMAoGCCqGSM49BAMCMBMxETAP
-BgNVBAMMCHN3YXJtLWNhMCAXDTI2MTIwMjEyNDY1M1oYDzIxMjYxMTA4MTI0NjUz
-WjBfMSEwHwYDVQQKDBh0ZXN0Y2x1c3RlcjAwMDAwMDAwMDAwMDAxFjAUBgNVBAsM
-DXN3YXJtLW1hbmFnZXIxIjAgBgNVBAMMGXRlc3Rub2RlMDAwMDAwMDAwMDAwMDAw
-MDEwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQDDHmHIUOiYF5b8yThW5pVDuxa
-cWaaDWhr6NTUoCeawZ4u6xwU/13kgd0GO8HJTolDvNGzg8i+xSlGFwduQ1bPMAoG
-CCqGSM49BAMCA0gAMEUCIQDnuQMOSOQa9kKjmjKhqoPNOT8ezfOTAVP+sWufv6do
-YAIgUyWjp1h8U/94n03D7pH1zwYz/6klBslZkNN5Cr0bTx0=
------END CERTIFICATE-----
-"""
-WORKER_PEM = """-----BEGIN CERTIFICATE-----
-MIIBbjCCARQCFAWieJEnDeEYdtx4ZgYvF7prHiINMAoGCCqGSM49BAMCMBMxETAP
-BgNVBAMMCHN3YXJtLWNhMCAXDTI2MTIwMjEyNDY1NFoYDzIxMjYxMTA4MTI0NjU0
-WjBeMSEwHwYDVQQKDBh0ZXN0Y2x1c3RlcjAwMDAwMDAwMDAwMDAxFTATBgNVBAsM
-DHN3YXJtLXdvcmtlcjEiMCAGA1UEAwwZdGVzdG5vZGUwMDAwMDAwMDAwMDAwMDAw
-MTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABK27uG19p3vLURICnR+V4jC/Fs1Z
-RTDeAfJYA3hbt2KWd1paRGZ1JwNC3tfoOyMBhKIrSVEksCb6PuEflaKRS+EwCgYI
-KoZIzj0EAwIDSAAwRQIhAPyH7M08VUq1LHmjR9cQ3mngSK5Mdv6blFyznHH92ptJ
-AiAfZ1XROpCKSSyLrn+Fecm9VfYLF22YbPxCM7qJF+IzyQ==
------END CERTIFICATE-----
-"""
 NO_LEADER = EngineError('GET /nodes on unix:///m1: rpc error: code = Unknown desc = The swarm does not have a '
                         'leader.', 500)
 

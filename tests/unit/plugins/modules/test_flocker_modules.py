@@ -18,22 +18,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils import _flocker_client
 from ansible_collections.nativeswarm.cluster.plugins.modules import flocker_ca, flocker_info, flocker_volume
+from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules import documented
 from ansible_collections.nativeswarm.cluster.tests.unit.plugins.modules.documented import documented_options, view
 
 MODULES = {'flocker_ca': flocker_ca, 'flocker_info': flocker_info, 'flocker_volume': flocker_volume}
 
 
-class Captured(Exception):
-    pass
-
-
 def module_spec(monkeypatch, name):
-    def capture(argument_spec, **kwargs):
-        raise Captured(argument_spec, kwargs)
-    monkeypatch.setattr(MODULES[name], 'AnsibleModule', capture)
-    with pytest.raises(Captured) as captured:
-        MODULES[name].main()
-    return captured.value.args
+    return documented.module_spec(monkeypatch, MODULES[name])
 
 
 @pytest.mark.parametrize('name', sorted(MODULES))
