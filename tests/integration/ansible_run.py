@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -65,6 +66,40 @@ def changed_count(output):
     return sum(stats.get('changed', 0) for stats in output['stats'].values())
 
 
+def ok(result):
+    """A module result that did not fail; a failure shows its message."""
+    assert not result.get('failed'), result.get('msg', result)
+    return result
+
+
+def failed(result, *words):
+    """A clean fail_json naming each of ``words``, not a crash (a crash has
+    module_stderr, 'MODULE FAILURE' or a traceback)."""
+    assert result.get('failed'), 'expected a failure, got %r' % (result,)
+    assert 'module_stderr' not in result and 'MODULE FAILURE' not in result['msg'], result
+    assert 'Traceback' not in json.dumps(result), result
+    for word in words:
+        assert word in result['msg'], result['msg']
+    return result
+
+
+def wait(what, predicate, timeout=90):
+    """Poll ``predicate`` every half second until it is true; an Engine API
+    error (an engine restarting, a manager without a leader for a moment)
+    counts as not yet."""
+    import docker  # only the lab tests need the SDK here
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except docker.errors.APIError:
+            pass
+        if time.time() > deadline:
+            raise AssertionError('timed out waiting until %s' % what)
+        time.sleep(0.5)
+
+
 class LabEngines:
     """The lab's engines by node name: where each answers, an Engine API
     client for each (engine truth for assertions), and a module run against
@@ -95,6 +130,8 @@ class LabEngines:
 
     def run(self, module_name, node, check=False, diff=False, **args):
         return module(module_name, check=check, diff=diff, docker_host=self.host(node), **args)
+
+    wait = staticmethod(wait)
 
 
 def molecule_test(role, prefix, steps, extra_env=None):

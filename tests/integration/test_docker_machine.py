@@ -32,7 +32,7 @@ import docker
 import pytest
 import yaml
 
-from ansible_run import BIN, ENV, ROOT, changed_count
+from ansible_run import BIN, ENV, ROOT, changed_count, failed, ok
 
 pytestmark = pytest.mark.lab_shape(managers=1, workers=2)
 
@@ -129,19 +129,6 @@ def plain(data):
     if isinstance(data, list):
         return [plain(v) for v in data]
     return data
-
-
-def ok(result):
-    assert not result.get('failed'), result.get('msg', result)
-    return result
-
-
-def failed(result, *words):
-    assert result.get('failed'), 'expected a failure, got %r' % (result,)
-    assert 'Traceback' not in json.dumps(result) and 'MODULE FAILURE' not in result['msg'], result
-    for word in words:
-        assert word in result['msg'], result['msg']
-    return result
 
 
 # ------------------------------------------------------------------ a TLS engine

@@ -10,12 +10,12 @@ The tests run in order; each leaves the lab as the next one expects.
 """
 
 import subprocess
-import time
 
 import docker
 import pytest
 
-from ansible_run import module
+import ansible_run
+from ansible_run import failed, module, ok
 
 pytestmark = pytest.mark.lab_shape(managers=2, workers=2)
 
@@ -65,12 +65,7 @@ class Lab:
                   ['ip', 'netns', 'exec', '%s-%s' % (self.lab.name, node)])
         subprocess.run(prefix + list(cmd), check=True, capture_output=True, text=True)
 
-    def wait(self, what, predicate, timeout=60):
-        deadline = time.time() + timeout
-        while not predicate():
-            if time.time() > deadline:
-                raise AssertionError('timed out waiting until %s' % what)
-            time.sleep(0.5)
+    wait = staticmethod(ansible_run.wait)
 
 
 @pytest.fixture(scope='module')
@@ -83,20 +78,6 @@ def two(lab):
     assert t.swarm('worker1')['LocalNodeState'] == 'active'
     assert t.swarm('manager1')['Cluster']['ID'] != t.swarm('manager2')['Cluster']['ID']
     return t
-
-
-def ok(result):
-    assert not result.get('failed'), result.get('msg', result)
-    return result
-
-
-def failed(result, *words):
-    assert result.get('failed'), 'expected a failure, got %r' % (result,)
-    assert 'module_stderr' not in result and 'MODULE FAILURE' not in result['msg'], result
-    assert 'Traceback' not in result['msg'], result['msg']
-    for word in words:
-        assert word in result['msg'], result['msg']
-    return result
 
 
 def membership(t, node):

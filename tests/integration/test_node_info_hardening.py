@@ -22,7 +22,7 @@ import docker
 import pytest
 
 import ansible_run
-from ansible_run import module
+from ansible_run import module, ok
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=2)
 
@@ -54,34 +54,13 @@ class Swarm(ansible_run.LabEngines):
                                  capture_output=True, text=True, check=True).stdout
         return re.search(r'OU=(\S+)', subject).group(1)
 
-    def wait(self, what, predicate, timeout=90):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                if predicate():
-                    return
-            except docker.errors.APIError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError('timed out waiting until %s' % what)
-            time.sleep(0.5)
-
     def join(self, node, role):
         return ok(self.run('docker_swarm', node, state='join', role=role, manager={'docker_host': self.host(MAIN)}))
 
 
-def ok(result):
-    assert not result.get('failed'), result.get('msg', result)
-    return result
-
-
 def failed(result, *words):
-    assert result.get('failed'), 'expected a failure, got %r' % (result,)
-    # a clean fail_json, not a crash (a crash has module_stderr and 'MODULE FAILURE')
-    assert 'module_stderr' not in result and 'MODULE FAILURE' not in result['msg'], result
+    ansible_run.failed(result, *words)
     assert not PYTHON_TEXT.search(result['msg']), result['msg']
-    for word in words:
-        assert word in result['msg'], result['msg']
     return result
 
 

@@ -10,14 +10,12 @@ only the module's result.
 import json
 import os
 import subprocess
-import time
 
-import docker
 import pytest
 import yaml
 
 import ansible_run
-from ansible_run import BIN, ENV, ROOT, module, playbook
+from ansible_run import BIN, ENV, ROOT, failed, module, ok, playbook
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=4)
 
@@ -47,18 +45,6 @@ class Lab(ansible_run.LabEngines):
         args.update(self.listing(managers, workers, **(per_node or {})))
         return module('docker_swarm_cluster', check=check, diff=diff, **args)
 
-    def wait(self, what, predicate, timeout=90):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                if predicate():
-                    return
-            except docker.errors.APIError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError('timed out waiting until %s' % what)
-            time.sleep(0.5)
-
     def reset(self, names=None):
         """Make engines bare again (swarm leave --force on each)."""
         for name in names or sorted(self.nodes):
@@ -73,19 +59,6 @@ class Lab(ansible_run.LabEngines):
 @pytest.fixture(scope='module')
 def cl(lab):
     return Lab(lab)
-
-
-def ok(result):
-    assert not result.get('failed'), result.get('msg', result)
-    return result
-
-
-def failed(result, *words):
-    assert result.get('failed'), 'expected a failure, got %r' % (result,)
-    assert 'module_stderr' not in result and 'MODULE FAILURE' not in result['msg'], result
-    for word in words:
-        assert word in result['msg'], result['msg']
-    return result
 
 
 FIRST = dict(managers=(M1, M2, M3), workers=(W1, W2),

@@ -7,12 +7,12 @@ expects. Every assertion about the cluster reads the engines' own view
 module's result.
 """
 
-import time
 
 import docker
 import pytest
 
 import ansible_run
+from ansible_run import failed, ok
 
 pytestmark = pytest.mark.lab_shape(managers=3, workers=3)
 
@@ -34,36 +34,10 @@ class Cluster(ansible_run.LabEngines):
     def leader(self, via=MAIN):
         return [h for h, n in self.truth(via).items() if (n.get('ManagerStatus') or {}).get('Leader')][0]
 
-    def wait(self, what, predicate, timeout=60):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                if predicate():
-                    return
-            except docker.errors.APIError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError('timed out waiting until %s' % what)
-            time.sleep(0.5)
-
 
 @pytest.fixture(scope='module')
 def cluster(lab):
     return Cluster(lab)
-
-
-def ok(result):
-    assert not result.get('failed'), result.get('msg', result)
-    return result
-
-
-def failed(result, *words):
-    assert result.get('failed'), 'expected a failure, got %r' % (result,)
-    # a clean fail_json, not a crash (a crash has module_stderr and 'MODULE FAILURE')
-    assert 'module_stderr' not in result and 'MODULE FAILURE' not in result['msg'], result
-    for word in words:
-        assert word in result['msg'], result['msg']
-    return result
 
 
 def join(cluster, node, role, **extra):
