@@ -19,13 +19,6 @@ from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import
     CONNECTION_SUBOPTIONS, DOCKER_COMMON_ARGS, Engine, EngineError, _filters, connection_params, version_tuple)
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ('DOCKER_CERT_PATH', 'DOCKER_HOST', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'DOCKER_TLS_HOSTNAME',
-                 'DOCKER_API_VERSION', 'DOCKER_TIMEOUT'):
-        monkeypatch.delenv(name, raising=False)
-
-
 def module_params(**overrides):
     """module.params as AnsibleModule fills them from DOCKER_COMMON_ARGS."""
     params = dict((name, spec.get('default')) for name, spec in DOCKER_COMMON_ARGS.items())

@@ -32,13 +32,6 @@ PYTHON_TEXT = re.compile(r"Errno|object at 0x|[A-Za-z]+(Error|Exception)\(|Trace
                          r"ConnectionPool|Max retries|_ssl\.c")
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ('DOCKER_CERT_PATH', 'DOCKER_HOST', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'DOCKER_TLS_HOSTNAME',
-                 'DOCKER_API_VERSION', 'DOCKER_TIMEOUT'):
-        monkeypatch.delenv(name, raising=False)
-
-
 def module_params(**overrides):
     params = dict((name, spec.get('default')) for name, spec in DOCKER_COMMON_ARGS.items())
     params.update(overrides)
