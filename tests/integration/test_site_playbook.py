@@ -49,12 +49,38 @@ def truth(lab):
     return dict((n['Description']['Hostname'], n) for n in lab.client('manager1').api.nodes())
 
 
+NODES = ['manager1', 'manager2', 'manager3', 'worker1', 'worker2']
+
+
+def ran_tasks(output):
+    """The tasks that ran on at least one host (not skipped on all), as the bench counts task rounds."""
+    return [t['task']['name'] for p in output['plays'] for t in p['tasks']
+            if any(not r.get('skipped') for r in t['hosts'].values())]
+
+
 @pytest.fixture(scope='module')
 def formed(lab, tmp_path_factory):
     extra = labels_inventory(tmp_path_factory.mktemp('inv'), {'worker1': {'zone': 'a'}, 'worker2': {'zone': 'b'}},
                              manager_labels={'manager2': {'tier': 'control'}}, settings=CLUSTER_SETTINGS)
+    # check mode first, on the bare engines: a first run with labels and no swarm yet
+    bare = site(lab, extra, check=True)
+    bare_states = dict((name, lab.client(name).info()['Swarm']['LocalNodeState']) for name in NODES)
     first = site(lab, extra)
-    return lab, extra, first
+    return lab, extra, first, bare, bare_states
+
+
+def test_check_mode_on_bare_engines_plans_the_swarm_and_changes_nothing(formed):
+    bare, bare_states = formed[3], formed[4]
+    assert changed_count(bare) > 0
+    assert bare_states == dict((name, 'inactive') for name in NODES)
+
+
+def test_the_role_path_stands_up_in_at_most_15_task_rounds(formed):
+    ran = ran_tasks(formed[2])
+    assert len(ran) <= 15, ran
+    # the lab's hosts run their modules on this machine and reach every engine's socket: the workers'
+    # labels come with their joins, so no node update is delegated to a manager (labels: engine truth above)
+    assert not [name for name in ran if "Set this worker's availability and labels" in name], ran
 
 
 def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
