@@ -37,13 +37,14 @@ def module(module_name, check=False, diff=False, python=sys.executable, **args):
                              % (proc.returncode, proc.stdout, proc.stderr))
 
 
-def playbook(path, inventories, check=False, diff=False, extra_vars=None):
+def playbook(path, inventories, check=False, diff=False, extra_vars=None, path_from_inventory=False):
     """Run a playbook with one or more inventories; return (rc, parsed json output).
 
     site.yml takes its role path unless ``extra_vars`` ask for the
     controller path (``swarm_form_from_controller: true``, which the engine
-    lab's inventory sets for ``make demo``): a test names the path it tests."""
-    extra_vars = dict({'swarm_form_from_controller': False}, **(extra_vars or {}))
+    lab's inventory sets for ``make demo``): a test names the path it tests,
+    or, with ``path_from_inventory``, leaves the choice to the inventories."""
+    extra_vars = dict({} if path_from_inventory else {'swarm_form_from_controller': False}, **(extra_vars or {}))
     cmd = [os.path.join(BIN, 'ansible-playbook'), path]
     for inventory in [inventories] if isinstance(inventories, str) else inventories:
         cmd += ['-i', inventory]

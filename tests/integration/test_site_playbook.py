@@ -75,12 +75,27 @@ def test_check_mode_on_bare_engines_plans_the_swarm_and_changes_nothing(formed):
     assert bare_states == dict((name, 'inactive') for name in NODES)
 
 
-def test_the_role_path_stands_up_in_at_most_15_task_rounds(formed):
+def test_the_role_path_stands_up_in_at_most_16_task_rounds(formed):
     ran = ran_tasks(formed[2])
-    assert len(ran) <= 15, ran
-    # the lab's hosts run their modules on this machine and reach every engine's socket: the workers'
-    # labels come with their joins, so no node update is delegated to a manager (labels: engine truth above)
-    assert not [name for name in ran if "Set this worker's availability and labels" in name], ran
+    assert len(ran) <= 16, ran
+    # the workers' labels: one node update per worker, delegated to the acting manager
+    assert [name for name in ran if "Set this worker's availability and labels" in name], ran
+
+
+def test_the_inventory_alone_picks_one_path(formed):
+    """The lab's inventory sets swarm_form_from_controller: true; without an
+    extra variable only the controller play acts, no role-path task runs."""
+    lab, extra = formed[0], formed[1]
+    rc, output = playbook(SITE, [lab.inventory, extra], path_from_inventory=True)
+    assert rc == 0, output
+    assert changed_count(output) == 0
+    acted = dict((p['play']['name'], [t['task']['name'] for t in p['tasks']
+                                      if any(not r.get('skipped') for r in t['hosts'].values())])
+                 for p in output['plays'])
+    assert acted['Form the swarm on the managers'] == [] and acted['Join the workers'] == [], acted
+    assert acted['Install and configure the Docker engine on every host (site_manage_engine)'] == [], acted
+    assert "Converge the whole cluster through every node's engine" in \
+        acted['Form the swarm from the controller in one call (the controller path, swarm_form_from_controller)'], acted
 
 
 def test_site_forms_a_ha_swarm_with_inventory_labels(formed):
