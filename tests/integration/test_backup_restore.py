@@ -93,7 +93,7 @@ def running(lab, via, service_id):
 
 
 @pytest.fixture(scope='module')
-def swarm(lab_host):
+def formed(lab_host):
     """The swarm formed by site.yml, with a service that uses a secret, a
     config and an overlay network, and labels on every node."""
     rc, out = run('site.yml', lab_host, verbose=False)
@@ -112,6 +112,17 @@ def swarm(lab_host):
         node.update(dict(node.attrs['Spec'], Labels=labels))
     wait_for('web runs 2 tasks', lambda: running(lab_host, 'manager1', service.id) == 2, timeout=60)
     return dict(service=service.id, dest=None)
+
+
+@pytest.fixture
+def swarm(lab_host, formed):
+    """That swarm healthy again before each test: an earlier test stopped a
+    manager's engine, and the playbooks refuse to act on a swarm whose
+    service has not yet restarted the task that ran there (the health gate)."""
+    via = formed.get('host', 'manager1')
+    wait_for('every manager reachable', lambda: reachable(lab_host, via) == MANAGERS, timeout=120)
+    wait_for('web runs 2 tasks', lambda: running(lab_host, via, formed['service']) == 2, timeout=120)
+    return formed
 
 
 def test_backup_refuses_when_the_swarm_cannot_lose_a_manager(lab_host, swarm, tmp_path):
