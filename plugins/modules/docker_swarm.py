@@ -339,6 +339,14 @@ local_node_state:
   returned: always
   type: str
   sample: active
+manager_addresses:
+  description:
+    - The managers' swarm addresses (C(host:port)) this node's engine knows (C(Swarm.RemoteManagers) of its C(/info)),
+      ready for O(remote_addrs) of a join; empty when the node is in no swarm.
+  returned: always
+  type: list
+  elements: str
+  sample: ['10.0.0.11:2377']
 cluster_spec:
   description: The cluster spec as the Engine API returns it.
   returned: when this node is a manager
@@ -745,7 +753,8 @@ class SwarmMembership:
         result = dict(changed=bool(self.actions), actions=self.actions, changes=self.changes,
                       node_id=local['node_id'] or '', cluster_id=local['cluster_id'] or '',
                       role=(MANAGER_ROLE if local['manager'] else WORKER_ROLE) if local['node_id'] else '',
-                      local_node_state=local['state'])
+                      local_node_state=local['state'],
+                      manager_addresses=[addr for addr in local['remote_managers'] if addr])
         secrets_wanted = self.p['return_join_tokens'] or self.p['return_unlock_key']
         if local['state'] == 'active' and local['manager']:
             # what do_update read is still current unless something was done

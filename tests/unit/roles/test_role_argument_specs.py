@@ -106,6 +106,13 @@ def test_cluster_settings_are_the_cluster_setting_options_of_docker_swarm(docker
     assert shape(settings['options']) == shape(dict((k, docker_swarm_spec[k]) for k in keys))
 
 
+def flat(tasks):
+    """The tasks, those of blocks (and their rescues) included."""
+    for task in tasks:
+        yield task
+        yield from flat(task.get('block', []) + task.get('rescue', []))
+
+
 def site_tasks():
     return [task for play in load('playbooks', 'site.yml') for task in play.get('tasks', [])]
 
@@ -117,7 +124,7 @@ def site_tasks():
 ])
 def test_both_paths_pass_every_cluster_setting(tasks, module):
     keys = set(role_spec('swarm_manager')['options']['swarm_manager_cluster_settings']['options'])
-    calls = [t for t in tasks() if module in t]
+    calls = [t for t in flat(tasks()) if module in t]
     assert len(calls) == 1
     args = calls[0][module]
     for key in keys:
