@@ -77,9 +77,9 @@ def test_check_mode_on_bare_engines_plans_the_swarm_and_changes_nothing(formed):
     assert bare_states == dict((name, 'inactive') for name in NODES)
 
 
-def test_the_role_path_stands_up_in_at_most_15_task_rounds(formed):
+def test_the_role_path_stands_up_in_at_most_13_task_rounds(formed):
     ran = [name for names in acted(formed[2]).values() for name in names]
-    assert len(ran) <= 15, ran
+    assert len(ran) <= 13, ran
     # the workers' labels: one node update per worker, delegated to the acting manager
     assert [name for name in ran if "Set this worker's availability and labels" in name], ran
 
