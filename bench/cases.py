@@ -140,8 +140,8 @@ class Bench:
         lines = ''.join('%s %s %s %s %s\n' % (n['group'][len('swarm_'):-1], n['name'], n['docker_host'],
                                               n['address'], ','.join('%s=%s' % kv for kv in labels[n['name']].items()))
                         for n in sorted(nodes, key=lambda n: n['group'] != 'swarm_managers'))
-        seconds, proc = timed(['bash', FLOOR_SCRIPT], stdin=lines)
-        return Run(seconds, proc.returncode == 0, error=proc.stderr.strip()[-1500:] if proc.returncode else '')
+        seconds, proc, cpu = timed(['bash', FLOOR_SCRIPT], stdin=lines)
+        return Run(seconds, proc.returncode == 0, error=proc.stderr.strip()[-1500:] if proc.returncode else '', cpu=cpu)
 
     def stand_up(self, reps, forks=5):
         """P1 (floor, peer, and site.yml by each of its paths from bare
@@ -206,13 +206,16 @@ class Bench:
         settled = settle()
         nodes = self.lab.status()
         pid = next(n for n in nodes if n['group'] == 'swarm_managers').get('pid')
+        pids = [n['pid'] for n in nodes if n.get('pid')]
         cpu_before = cpu_seconds(pid) if pid else None
+        engines_before = sum(cpu_seconds(each) for each in pids)
         with MemorySampler(self, memory_key):
             run = playbook(SITE, [self.lab.inventory], forks, PATHS[path])
         if cpu_before is not None:
             cpu = cpu_seconds(pid) - cpu_before
             run.extra['manager_cpu_seconds'] = round(cpu, 2)
             run.extra['manager_cpu_percent'] = round(100.0 * cpu / run.seconds, 1) if run.seconds else None
+        run.extra['engines_cpu_seconds'] = round(sum(cpu_seconds(each) for each in pids) - engines_before, 2)
         run.extra['settle_seconds'] = round(settled, 1)
         return self._verified(run, nodes, P3_MANAGERS, size)
 
@@ -373,8 +376,10 @@ class MemorySampler:
 
 
 def _variants(runs, order):
-    """{variant: {seconds: summary, runs: [...]}} in the given order."""
+    """{variant: {seconds: summary, cpu_seconds: summary (the command's own
+    processes, see bench.run.timed), runs: [...]}} in the given order."""
     return dict((name, dict(summary([r.seconds for r in runs[name] if r.ok]) or {'median': None},
+                            cpu_seconds=summary([r.cpu for r in runs[name] if r.ok and r.cpu is not None]),
                             runs=[r.as_dict() for r in runs[name]])) for name in order)
 
 
@@ -386,13 +391,15 @@ def _task_rounds(runs):
 
 
 def _manager_cpu(runs):
-    """Median CPU seconds of the first manager's engine during the runs and
-    as a percentage of their wall time; None when not measured."""
+    """CPU seconds of the first manager's engine during the runs and as a
+    percentage of their wall time, and of all the lab's engines
+    (``engines``); None when not measured."""
     done = [r.extra for r in runs if r.ok and 'manager_cpu_seconds' in r.extra]
     if not done:
         return None
     return {'seconds': summary([d['manager_cpu_seconds'] for d in done]),
-            'percent_of_wall': summary([d['manager_cpu_percent'] for d in done])}
+            'percent_of_wall': summary([d['manager_cpu_percent'] for d in done]),
+            'engines': summary([d['engines_cpu_seconds'] for d in done])}
 
 
 def _upgrade_order(lab):

@@ -39,13 +39,13 @@ def measure(name, manager, worker, labels, calls, workdir):
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
     module_times, sdk_times, api_calls = [], [], None
     for _unused in range(calls):
-        seconds, proc = timed(module_cmd, env)
+        seconds, proc, _cpu = timed(module_cmd, env)
         result = json.loads(proc.stdout or '{}')
         if proc.returncode or result.get('failed') or result.get('changed'):
             raise RuntimeError('%s was not a no-op: %s %s' % (name, proc.stdout[-1500:], proc.stderr[-1500:]))
         module_times.append(seconds)
         api_calls = result.get('api_calls')
-        seconds, proc = timed(sdk_cmd)
+        seconds, proc, _cpu = timed(sdk_cmd)
         if proc.returncode:
             raise RuntimeError('the SDK inspection for %s failed: %s' % (name, proc.stderr[-1500:]))
         sdk_times.append(seconds)

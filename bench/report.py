@@ -64,13 +64,28 @@ def footer_lines(result):
                 parts.append('%s: %d tasks, %d ran %s' % (path, rounds['tasks'], rounds['ran'], '✓' if met else '✗'))
             out.append('%s task rounds (goal: ran %s %d): %s'
                        % (row['case'], goal[0].replace('<=', '≤'), goal[1], '; '.join(parts)))
+    cpus = result.get('meta', {}).get('cpus') or 1
+    for row in result['rows']:
+        if row['case'] == 'P1':
+            used = ['%s %.1fs' % (name, v['cpu_seconds']['median'])
+                    for name, v in row['variants'].items() if v.get('cpu_seconds')]
+            if used:
+                out.append('%s CPU of the command and every process under it (ansible-playbook: its workers and '
+                           'modules), medians: %s' % (row['case'], ', '.join(used)))
     for row in result['rows']:
         cpu = row.get('manager_cpu')
         if cpu:
             measured = next(iter(row['ratios'])).split('/', 1)[0]
-            out.append("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.1f%% of the run's wall time"
-                       % (row['case'], row.get('path', ''), measured, cpu['seconds']['median'],
-                          cpu['percent_of_wall']['median']))
+            line = ("%s %s, %s: first manager's dockerd+containerd CPU %.1fs, %.1f%% of the run's wall time"
+                    % (row['case'], row.get('path', ''), measured, cpu['seconds']['median'],
+                       cpu['percent_of_wall']['median']))
+            variant = row['variants'].get(measured, {})
+            if cpu.get('engines') and variant.get('cpu_seconds'):
+                playbook_cpu, engines_cpu = variant['cpu_seconds']['median'], cpu['engines']['median']
+                line += ('; all engines %.1fs, ansible-playbook and its modules %.1fs: the work alone keeps %d '
+                         'core(s) busy for %.1fs of the run\'s %.1fs'
+                         % (engines_cpu, playbook_cpu, cpus, (engines_cpu + playbook_cpu) / cpus, variant['median']))
+            out.append(line)
     for row in result['rows']:
         if row.get('load'):
             load, quorum = row['load'], row['quorum']

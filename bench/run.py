@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench.lab import ROOT
@@ -24,17 +25,19 @@ ANSIBLE_ENV = dict(os.environ,
 
 
 class Run:
-    """One timed command: seconds, whether it worked, what it changed; for a
-    playbook also its task rounds: ``tasks`` started, ``ran`` (not skipped
-    on every host)."""
+    """One timed command: seconds, whether it worked, what it changed, the
+    CPU seconds of its processes (``cpu``, see timed); for a playbook also
+    its task rounds: ``tasks`` started, ``ran`` (not skipped on every host)."""
 
-    def __init__(self, seconds, ok, changed=None, error='', tasks=None, ran=None):
+    def __init__(self, seconds, ok, changed=None, error='', tasks=None, ran=None, cpu=None):
         self.seconds, self.ok, self.changed, self.error = seconds, ok, changed, error
-        self.tasks, self.ran = tasks, ran
+        self.tasks, self.ran, self.cpu = tasks, ran, cpu
         self.extra = {}
 
     def as_dict(self):
         out = {'seconds': round(self.seconds, 3), 'ok': self.ok, 'changed': self.changed, 'error': self.error}
+        if self.cpu is not None:
+            out['cpu_seconds'] = round(self.cpu, 2)
         if self.tasks is not None:
             out.update(tasks=self.tasks, ran=self.ran)
         out.update(self.extra)
@@ -42,10 +45,24 @@ class Run:
 
 
 def timed(cmd, env=None, stdin=None):
-    """Run ``cmd``; return (seconds, CompletedProcess)."""
-    start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, check=False)
-    return time.monotonic() - start, proc
+    """Run ``cmd``; return (seconds, CompletedProcess, cpu): ``cpu`` is the
+    user + system seconds of the command and of every process under it that
+    was waited for (os.wait4's resource usage: for ansible-playbook, its
+    workers and the modules they ran; not the engines they talked to)."""
+    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, env=env, text=True, stdout=out, stderr=err,
+                                 stdin=subprocess.PIPE if stdin is not None else None)
+        if stdin is not None:
+            child.stdin.write(stdin)
+            child.stdin.close()
+        _pid, status, usage = os.wait4(child.pid, 0)
+        seconds = time.monotonic() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+    return seconds, proc, usage.ru_utime + usage.ru_stime
 
 
 def task_rounds(plays):
@@ -65,20 +82,20 @@ def playbook(path, inventories, forks, extra_vars=None):
         cmd += ['-i', inventory]
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
-    seconds, proc = timed(cmd, env=ANSIBLE_ENV)
+    seconds, proc, cpu = timed(cmd, env=ANSIBLE_ENV)
     try:
         output = json.loads(proc.stdout)
         stats = output['stats']
         tasks, ran = task_rounds(output.get('plays', []))
     except (ValueError, KeyError, AttributeError, TypeError):
         return Run(seconds, False, error='no JSON from ansible-playbook (rc %d): %s'
-                   % (proc.returncode, (proc.stderr or proc.stdout)[-1500:]))
+                   % (proc.returncode, (proc.stderr or proc.stdout)[-1500:]), cpu=cpu)
     changed = sum(s.get('changed', 0) for s in stats.values())
     failed = [h for h, s in stats.items() if s.get('failures') or s.get('unreachable')]
     error = ''
     if failed or proc.returncode:
         error = 'failed on %s: %s' % (', '.join(sorted(failed)), failure_messages(output.get('plays', []))[-1500:])
-    return Run(seconds, not error, changed, error, tasks, ran)
+    return Run(seconds, not error, changed, error, tasks, ran, cpu)
 
 
 def failure_messages(plays):
