@@ -16,18 +16,30 @@ bodies directly (so it works the same with the SDK that Debian 12 ships,
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import re
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import traceback
 from urllib.parse import urlparse
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+# Wherever paramiko is installed, the Docker SDK loads its SSH transport
+# (paramiko, which loads invoke) when it is imported: about a third of a
+# module's start-up, on every host and every task, for nothing unless an
+# engine is reached over ssh://. So the SDK is imported with paramiko hidden,
+# and its SSH transport is loaded the first time an ssh:// engine is set up
+# (load_ssh_transport). Where something imported either already, they stay
+# as they are.
+_HIDE_PARAMIKO = 'paramiko' not in sys.modules and 'docker' not in sys.modules
+if _HIDE_PARAMIKO:
+    sys.modules['paramiko'] = None  # makes "import paramiko" fail, as if it were not installed
 try:
     import docker
     from docker.errors import APIError, DockerException, TLSParameterError
@@ -45,11 +57,30 @@ except ImportError:  # pragma: no cover - depends on the host
 
     class TLSParameterError(DockerException):
         pass
+finally:
+    if _HIDE_PARAMIKO and sys.modules.get('paramiko', 0) is None:
+        del sys.modules['paramiko']
 
-try:
-    import paramiko
-except ImportError:  # pragma: no cover - ssh:// engines need it, nothing else does
-    paramiko = None
+# the SSH library once load_ssh_transport loaded it
+paramiko = None
+
+
+def load_ssh_transport():
+    """paramiko, and the Docker SDK's SSH transport (ssh:// engines) that
+    needs it, loaded if the SDK was imported without it; None when paramiko
+    is not installed (the SDK then says so for an ssh:// engine)."""
+    global paramiko  # pylint: disable=global-statement
+    try:
+        paramiko = importlib.import_module('paramiko')
+    except ImportError:
+        return None
+    api_client = sys.modules.get('docker.api.client')
+    if HAS_DOCKER and api_client is not None and not hasattr(api_client, 'SSHHTTPAdapter'):
+        # the names the SDK would have bound had paramiko been importable then
+        adapter = importlib.import_module('docker.transport.sshconn').SSHHTTPAdapter
+        docker.transport.SSHHTTPAdapter = adapter
+        api_client.SSHHTTPAdapter = adapter
+    return paramiko
 
 MIN_SDK_VERSION = (5, 0, 0)
 # seconds a manager may answer "no leader" before its swarm counts as having
@@ -371,6 +402,8 @@ class Engine:
         self.url = params.get('docker_host') or DEFAULT_DOCKER_HOST
         self.timeout = kwargs['timeout']
         self.ssh_client = bool(kwargs.get('use_ssh_client')) and self.url.startswith('ssh://')
+        if self.url.startswith('ssh://'):
+            load_ssh_transport()
         tls = kwargs.pop('tls')
         if tls is not None:
             if sdk_version() >= (7, 0, 0):

@@ -324,12 +324,10 @@ api_calls:
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 
-try:
-    import paramiko  # noqa: F401 pylint: disable=unused-import
-    HAS_PARAMIKO = True
-except ImportError:
-    HAS_PARAMIKO = False
+# whether paramiko is installed, without loading it (only ssh:// engines need it)
+HAS_PARAMIKO = find_spec('paramiko') is not None
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
     CONNECTION_SUBOPTIONS, ELECTION_GRACE, Engine, EngineError, connection_params, new_module,

@@ -255,3 +255,26 @@ def test_engine_refuses_an_unknown_host_the_sdk_let_through(host_keys, monkeypat
         Engine(params(docker_host='ssh://root@192.0.2.9'))
     assert str(err.value) == 'cannot reach the Docker engine at ssh://root@192.0.2.9: ' + _client.UNKNOWN_HOST_KEY
     assert closed == [True]
+
+
+# The SDK imported without its SSH transport, which is loaded for the first
+# ssh:// engine. In a fresh interpreter: this one's modules are loaded already.
+LAZY_SSH = '''
+import sys
+from ansible_collections.nativeswarm.cluster.plugins.module_utils import _client
+import docker.api.client
+assert 'paramiko' not in sys.modules and 'invoke' not in sys.modules, 'the SDK import loaded paramiko'
+assert not hasattr(docker.api.client, 'SSHHTTPAdapter')
+assert _client.load_ssh_transport() is sys.modules['paramiko']
+# the name docker.APIClient looks up for an ssh:// base_url
+assert docker.api.client.SSHHTTPAdapter is sys.modules['docker.transport.sshconn'].SSHHTTPAdapter
+'''
+
+
+def test_the_ssh_transport_is_loaded_only_for_an_ssh_engine():
+    pytest.importorskip('paramiko')
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run([sys.executable, '-c', LAZY_SSH], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
