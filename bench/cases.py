@@ -14,7 +14,7 @@ import time
 import docker
 
 from bench import overhead
-from bench.lab import ROOT, cpu_seconds, settle
+from bench.lab import ROOT, cpu_seconds
 from bench.run import FLOOR_SCRIPT, PEER_PLAYBOOK, SITE, Run, playbook, timed
 
 P1_SHAPE = (3, 2)
@@ -193,17 +193,16 @@ class Bench:
     # -- P3 ---------------------------------------------------------------
     def _join(self, path, size, forks, memory_key):
         """Fresh engines; the managers formed by ``path``; engines for
-        ``size`` workers added and the machine let settle (bench.lab.settle:
-        new engines keep initializing after they answer); one timed site.yml
-        run by ``path`` joins them, with the memory sampled and the first
-        manager's CPU (its dockerd process tree) read before and after."""
+        ``size`` workers added; one timed site.yml run by ``path`` joins
+        them, with the memory sampled and the CPU of the first manager's
+        engine and of all engines (dockerd process trees) read before and
+        after."""
         self._fresh(P3_MANAGERS, 0)
         formed = playbook(SITE, [self.lab.inventory], forks, PATHS[path])
         if not formed.ok:
             formed.error = 'forming the managers: ' + formed.error
             return self._verified(formed, [], 0, 0)
         self.lab.up(P3_MANAGERS, size)
-        settled = settle()
         nodes = self.lab.status()
         pid = next(n for n in nodes if n['group'] == 'swarm_managers').get('pid')
         pids = [n['pid'] for n in nodes if n.get('pid')]
@@ -216,7 +215,6 @@ class Bench:
             run.extra['manager_cpu_seconds'] = round(cpu, 2)
             run.extra['manager_cpu_percent'] = round(100.0 * cpu / run.seconds, 1) if run.seconds else None
         run.extra['engines_cpu_seconds'] = round(sum(cpu_seconds(each) for each in pids) - engines_before, 2)
-        run.extra['settle_seconds'] = round(settled, 1)
         return self._verified(run, nodes, P3_MANAGERS, size)
 
     def scale(self, reps, sizes=P3_SIZES, large=P3_LARGE, forks=50):

@@ -4,7 +4,6 @@ touches a user's or a test's lab, plus memory per node."""
 
 import os
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
@@ -46,33 +45,6 @@ def cpu_seconds(pid):
             continue
         ticks += sum(int(value) for value in fields[11:15])
     return ticks / os.sysconf('SC_CLK_TCK')
-
-
-def settle(busy_below=0.5, timeout=120.0, window=1.0):
-    """Wait until the machine's CPUs are mostly idle: the share of busy CPU
-    time (all cores, /proc/stat) under ``busy_below`` in two windows of
-    ``window`` seconds in a row, or ``timeout`` passed. Engines just started
-    go on initializing for a while after they answer (100 of them keep 2
-    cores busy for tens of seconds); a timed run should not measure that.
-    Returns the seconds waited."""
-    start = time.time()
-    quiet = 0
-    before = _cpu_times()
-    while quiet < 2 and time.time() - start < timeout:
-        time.sleep(window)
-        after = _cpu_times()
-        busy, total = after[0] - before[0], after[1] - before[1]
-        quiet = quiet + 1 if total and busy / total < busy_below else 0
-        before = after
-    return time.time() - start
-
-
-def _cpu_times():
-    """(busy, total) jiffies of all CPUs since boot."""
-    with open('/proc/stat') as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
 
 
 def _read_int(path):
