@@ -82,6 +82,7 @@ def load_ssh_transport():
         api_client.SSHHTTPAdapter = adapter
     return paramiko
 
+
 MIN_SDK_VERSION = (5, 0, 0)
 # seconds a manager may answer "no leader" before its swarm counts as having
 # lost quorum (a leader election takes a few)
