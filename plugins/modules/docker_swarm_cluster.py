@@ -324,13 +324,9 @@ api_calls:
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib.util import find_spec
-
-# whether paramiko is installed, without loading it (only ssh:// engines need it)
-HAS_PARAMIKO = find_spec('paramiko') is not None
 
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._client import (
-    CONNECTION_SUBOPTIONS, ELECTION_GRACE, Engine, EngineError, connection_params, new_module,
+    CONNECTION_SUBOPTIONS, ELECTION_GRACE, Engine, EngineError, connection_params, load_ssh_transport, new_module,
     nodes_unless_leaderless)
 from ansible_collections.nativeswarm.cluster.plugins.module_utils._cluster import (
     INIT_ONLY, SETTING_OPTIONS, action_text, batches, needs_swarm, plan_cluster, stray_entries, survey,
@@ -419,7 +415,7 @@ class Converge:
             if conn['tls'] or conn['validate_certs']:
                 raise PlanError('%s: an ssh:// docker_host carries no TLS; set tls and validate_certs to false for it'
                                 % node['name'])
-            if not HAS_PARAMIKO:
+            if load_ssh_transport() is None:
                 raise PlanError('%s: the Docker SDK for Python reaches ssh:// engines only with the Python package '
                                 'paramiko installed where this module runs, also with use_ssh_client '
                                 '(apt install python3-paramiko, or pip install paramiko)' % node['name'])

@@ -315,7 +315,7 @@ def test_bad_input_fails_cleanly_before_any_engine_is_built(run, args, words):
 
 @pytest.mark.parametrize('has_paramiko', [False, True])
 def test_ssh_engines_need_paramiko_said_before_anything_is_contacted(run, monkeypatch, has_paramiko):
-    monkeypatch.setattr(docker_swarm_cluster, 'HAS_PARAMIKO', has_paramiko)
+    monkeypatch.setattr(docker_swarm_cluster, 'load_ssh_transport', lambda: object() if has_paramiko else None)
     args = lab(managers=('m1',), workers=('w1',))
     args['workers'][0].update(docker_host='ssh://admin@192.0.2.7', use_ssh_client=True)
     WORLD.engine('ssh://admin@192.0.2.7', 'w1')
